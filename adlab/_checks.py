@@ -1,0 +1,84 @@
+"""Input validation shared by the public API: bad input raises, never differentiates wrongly."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+from jax import dtypes, tree_util
+
+from .rules import is_float
+
+
+def _dtype(x):
+    return x.dtype if hasattr(x, "dtype") else jnp.result_type(x)
+
+
+def _shape(x):
+    return jnp.shape(x)
+
+
+def tangents(primals, tangents, fn: str = "jvp") -> list:
+    """Checks tangents against primals; returns flat tangents, ``None`` for float0 ones."""
+    for name, arg in (("primals", primals), ("tangents", tangents)):
+        if not isinstance(arg, tuple | list):
+            raise TypeError(
+                f"adlab.{fn}: {name} must be a tuple or list with one entry per argument "
+                f"of the function, got {type(arg).__name__}. Write e.g. "
+                f"adlab.{fn}(f, (x,), (v,))."
+            )
+    p_flat, p_tree = tree_util.tree_flatten(tuple(primals))
+    t_flat, t_tree = tree_util.tree_flatten(tuple(tangents))
+    if p_tree != t_tree:
+        raise TypeError(
+            f"adlab.{fn}: tangents must have the same pytree structure as primals; primals "
+            f"have structure {p_tree} but tangents have {t_tree}."
+        )
+    out = []
+    for i, (p, t) in enumerate(zip(p_flat, t_flat)):
+        if _shape(p) != _shape(t):
+            raise ValueError(
+                f"adlab.{fn}: tangent leaf {i} has shape {_shape(t)} but its primal has shape "
+                f"{_shape(p)}; each tangent must have its primal's shape."
+            )
+        if is_float(p):
+            if _dtype(t) != _dtype(p):
+                raise TypeError(
+                    f"adlab.{fn}: tangent leaf {i} has dtype {_dtype(t)} but its primal has "
+                    f"dtype {_dtype(p)}; cast the tangent with .astype({_dtype(p)})."
+                )
+            out.append(t)
+        else:
+            if _dtype(t) != dtypes.float0:
+                raise TypeError(
+                    f"adlab.{fn}: primal leaf {i} has non-float dtype {_dtype(p)}, so its "
+                    "tangent must have dtype float0 (as in JAX), e.g. "
+                    "np.zeros(shape, jax.dtypes.float0)."
+                )
+            out.append(None)
+    return out
+
+
+def cotangent(out_tree, outs, ct) -> list:
+    """Checks an output cotangent against the outputs; returns flat cotangents."""
+    c_flat, c_tree = tree_util.tree_flatten(ct)
+    if c_tree != out_tree:
+        raise TypeError(
+            f"adlab.vjp: the cotangent must have the structure of the function's output, "
+            f"{out_tree}, but has {c_tree}."
+        )
+    flat = []
+    for i, (o, c) in enumerate(zip(outs, c_flat)):
+        if not is_float(o):
+            flat.append(None)  # integer outputs take a float0 cotangent and pass nothing back
+            continue
+        if _shape(c) != _shape(o):
+            raise ValueError(
+                f"adlab.vjp: cotangent leaf {i} has shape {_shape(c)} but the output has shape "
+                f"{_shape(o)}; the cotangent must match the output's shape."
+            )
+        if _dtype(c) != _dtype(o):
+            raise TypeError(
+                f"adlab.vjp: cotangent leaf {i} has dtype {_dtype(c)} but the output has dtype "
+                f"{_dtype(o)}; cast it with .astype({_dtype(o)})."
+            )
+        flat.append(c)
+    return flat

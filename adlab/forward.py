@@ -1,0 +1,145 @@
+"""Forward mode: the JVP interpreter, and ``linearize``.
+
+``jvp`` walks the jaxpr once, carrying a (primal, tangent) pair for every variable. Each
+equation computes its primal output with JAX's own primitive and its output tangent with
+adlab's JVP rule. A tangent that is known to be zero is ``None``, and equations whose
+inputs all have zero tangent are evaluated without any derivative work.
+"""
+
+from __future__ import annotations
+
+from jax import tree_util
+from jax.extend.core import Literal
+
+from . import _checks, tape
+from ._trace import bind, live_equations, trace
+from .rules import JVP_RULES, NONDIFF, calls, is_float, push_tangent, unsupported, zero_tangent
+
+
+def jvp_jaxpr(jaxpr, consts, primals, tangents, call_site=None):
+    """Runs the JVP interpreter over an open jaxpr.
+
+    Args:
+      jaxpr: the jaxpr to differentiate.
+      consts: values of its constvars (they have zero tangent).
+      primals: values of its invars.
+      tangents: a tangent per invar, ``None`` where it is zero.
+      call_site: the outermost jit equation being walked, for error messages.
+
+    Returns:
+      (outs, out_tangents), with ``None`` for zero output tangents.
+    """
+    env = {v: (c, None) for v, c in zip(jaxpr.constvars, consts)}
+    env.update(zip(jaxpr.invars, zip(primals, tangents)))
+
+    def read(v):
+        return (v.val, None) if isinstance(v, Literal) else env[v]
+
+    for eqn in live_equations(jaxpr):
+        xs = [read(v)[0] for v in eqn.invars]
+        x_dots = [read(v)[1] for v in eqn.invars]
+        if all(t is None for t in x_dots) or eqn.primitive.name in NONDIFF:
+            outs, out_dots = bind(eqn, xs), [None] * len(eqn.outvars)
+        else:
+            _check_no_custom_vjp(x_dots)
+            outs, out_dots = _jvp_eqn(eqn, xs, x_dots, call_site)
+        env.update(zip(eqn.outvars, zip(outs, out_dots)))
+    return [read(v)[0] for v in jaxpr.outvars], [read(v)[1] for v in jaxpr.outvars]
+
+
+class _NoTangent:
+    """The tangent of a custom_vjp output: it has none, and using it is an error.
+
+    As in JAX the error is raised only when the tangent is used, so a custom_vjp call
+    whose output does not influence what is differentiated (for example the primal
+    output that the user's fwd recomputes inside a gradient) is harmless.
+    """
+
+
+_NO_TANGENT = _NoTangent()
+
+
+def _check_no_custom_vjp(x_dots):
+    if any(t is _NO_TANGENT for t in x_dots):
+        raise calls.custom_vjp_forward_mode_error()
+
+
+def _jvp_eqn(eqn, xs, x_dots, call_site):
+    name = eqn.primitive.name
+    if name == "jit":  # walk the inner program inline
+        inner = eqn.params["jaxpr"]
+        return jvp_jaxpr(inner.jaxpr, inner.consts, xs, x_dots, call_site or eqn)
+    if name == "custom_jvp_call":
+        return calls.custom_jvp(eqn.params, xs, x_dots)
+    if name == "custom_vjp_call":
+        outs = bind(eqn, xs)
+        return outs, [_NO_TANGENT if is_float(o) else None for o in outs]
+    if name not in JVP_RULES:
+        raise unsupported(eqn, "JVP", call_site)
+    outs = bind(eqn, xs)
+    out_dot = push_tangent(eqn.primitive, eqn.params, x_dots, xs, outs[0])
+    return outs, [out_dot if is_float(outs[0]) else None]
+
+
+def jvp(fun, primals, tangents, has_aux: bool = False):
+    """Forward-mode Jacobian-vector product, computed by adlab's JVP interpreter.
+
+    Same signature and results as ``jax.jvp``.
+
+    Args:
+      fun: a function of ``len(primals)`` arguments, written in plain JAX; its inputs and
+        outputs may be pytrees of arrays.
+      primals: a tuple or list with the point to differentiate at.
+      tangents: a tuple or list of tangents, with the primals' structure, shapes and
+        dtypes (``float0`` for integer primals).
+      has_aux: if True, ``fun`` returns ``(output, aux)`` and aux is returned as is.
+
+    Returns:
+      ``(primals_out, tangents_out)``, or ``(primals_out, tangents_out, aux)``.
+    """
+    flat_dots = _checks.tangents(primals, tangents, "jvp")
+    traced = trace(fun, primals, has_aux)
+    flat = traced.flat_primals
+    outs, out_dots = jvp_jaxpr(traced.jaxpr.jaxpr, traced.jaxpr.consts, flat, flat_dots)
+    _check_no_custom_vjp(out_dots[: traced.num_out])
+    return _package(traced, outs, out_dots)
+
+
+def linearize(fun, *primals):
+    """Evaluates ``fun`` once and returns its output and its linear tangent map.
+
+    Same signature and results as ``jax.linearize``. The forward sweep records the
+    active equations with their primal values (adlab's tape); the returned ``f_jvp``
+    pushes tangents through that tape and reuses the stored primal values instead of
+    evaluating ``fun`` again.
+
+    Args:
+      fun: a function of ``len(primals)`` arguments.
+      *primals: the point to linearize at.
+
+    Returns:
+      ``(primals_out, f_jvp)`` where ``f_jvp(*tangents)`` returns the output tangent.
+    """
+    traced = trace(fun, primals)
+    flat = traced.flat_primals
+    in_slots = [i if is_float(x) else None for i, x in enumerate(flat)]
+    entries: list = []
+    outs, out_slots = tape.record(traced.jaxpr.jaxpr, traced.jaxpr.consts, flat, in_slots, entries)
+
+    def f_jvp(*tangents):
+        flat_dots = _checks.tangents(primals, tangents, "linearize")
+        out_dots = tape.forward(entries, in_slots, flat_dots, out_slots)
+        return _package(traced, outs, out_dots)[1]
+
+    return tree_util.tree_unflatten(traced.out_tree, outs[: traced.num_out]), f_jvp
+
+
+def _package(traced, outs, out_dots):
+    # Zero tangents are returned as zeros (float0 for integer outputs), as JAX does.
+    n = traced.num_out
+    out_dots = [zero_tangent(o) if t is None else t for o, t in zip(outs, out_dots)]
+    primal_out = tree_util.tree_unflatten(traced.out_tree, outs[:n])
+    tangent_out = tree_util.tree_unflatten(traced.out_tree, out_dots[:n])
+    if traced.aux_tree is None:
+        return primal_out, tangent_out
+    return primal_out, tangent_out, tree_util.tree_unflatten(traced.aux_tree, outs[n:])

@@ -1,0 +1,174 @@
+"""Elementwise primitives.
+
+An elementwise op's local Jacobian is diagonal, so one expression serves both modes: the
+tangent contribution is ``x_dot * d out/dx`` and the cotangent is ``ct * d out/dx``. Each
+rule below takes ``g`` (a tangent or a cotangent), the primal output ``out`` and the primal
+inputs, and returns ``g`` times the partial derivative. Where JAX picks a value at a point
+of non-differentiability, these rules pick the same one.
+"""
+
+from jax import lax
+
+from . import defelementwise, defjvp_whole, defnondiff, defvjp, defvjp_whole, is_float
+
+
+def _zeros(x):
+    return lax.full_like(x, 0)
+
+
+# --- Linear ops -------------------------------------------------------------------------
+
+# d(-x) = -dx
+defelementwise("neg", lambda g, out, x, **_: lax.neg(g))
+
+# d(x + y) = dx + dy.  add_any is the sum JAX itself emits when cotangents fan in.
+for _name in ("add", "add_any"):
+    defelementwise(_name, lambda g, out, x, y, **_: g, lambda g, out, x, y, **_: g)
+
+# d(x - y) = dx - dy
+defelementwise("sub", lambda g, out, x, y, **_: g, lambda g, out, x, y, **_: lax.neg(g))
+
+
+# --- Products and quotients -------------------------------------------------------------
+
+# d(x y) = y dx + x dy
+defelementwise(
+    "mul", lambda g, out, x, y, **_: lax.mul(g, y), lambda g, out, x, y, **_: lax.mul(x, g)
+)
+
+# d(x / y) = dx / y - x / y^2 dy
+defelementwise(
+    "div",
+    lambda g, out, x, y, **_: lax.div(g, y),
+    lambda g, out, x, y, **_: lax.mul(lax.mul(lax.neg(g), x), lax.integer_pow(y, -2)),
+)
+
+
+# --- Powers -------------------------------------------------------------------------------
+
+
+def _integer_pow(g, out, x, *, y):
+    # d x^n = n x^(n-1) dx ; n = 0 has zero derivative.
+    if y == 0:
+        return None
+    return lax.mul(g, lax.mul(lax.full_like(x, y), lax.integer_pow(x, y - 1)))
+
+
+defelementwise("integer_pow", _integer_pow)
+
+# d x^2 = 2 x dx
+defelementwise("square", lambda g, out, x, **_: lax.mul(g, lax.mul(lax.full_like(x, 2), x)))
+
+
+def _pow_base(g, out, x, y):
+    # d x^y / dx = y x^(y-1).  JAX's convention for integer exponents: 0 where y == 0.
+    if lax.dtype(y).kind in "iu":
+        y = lax.convert_element_type(y, lax.dtype(out))
+        y_full = lax.broadcast_in_dim(y, out.shape, ()) if y.shape != out.shape else y
+        jac = lax.mul(y_full, lax.pow(x, lax.sub(y_full, lax.full_like(y_full, 1))))
+        return lax.mul(g, lax.select(lax.eq(y_full, lax.full_like(y_full, 0)), _zeros(jac), jac))
+    return lax.mul(g, lax.mul(y, lax.pow(x, lax.sub(y, lax.full_like(y, 1)))))
+
+
+def _pow_exponent(g, out, x, y):
+    # d x^y / dy = log(x) x^y, with log(0) replaced by log(1) = 0 as JAX does.
+    safe_x = lax.select(lax.eq(x, lax.full_like(x, 0)), lax.full_like(x, 1), x)
+    return lax.mul(g, lax.mul(lax.log(safe_x), out))
+
+
+defelementwise("pow", _pow_base, _pow_exponent)
+
+
+# --- Transcendentals ------------------------------------------------------------------------
+
+# d sin x = cos x dx ; d cos x = -sin x dx
+defelementwise("sin", lambda g, out, x, **_: lax.mul(g, lax.cos(x)))
+defelementwise("cos", lambda g, out, x, **_: lax.neg(lax.mul(g, lax.sin(x))))
+# d e^x = e^x dx ; d (e^x - 1) = e^x dx
+defelementwise("exp", lambda g, out, x, **_: lax.mul(g, out))
+defelementwise("expm1", lambda g, out, x, **_: lax.mul(g, lax.add(out, lax.full_like(out, 1))))
+# d log x = dx / x ; d log(1 + x) = dx / (1 + x)
+defelementwise("log", lambda g, out, x, **_: lax.div(g, x))
+defelementwise("log1p", lambda g, out, x, **_: lax.div(g, lax.add(x, lax.full_like(x, 1))))
+# d tanh x = (1 - tanh^2 x) dx = (1 + out)(1 - out) dx
+defelementwise(
+    "tanh",
+    lambda g, out, x, **_: lax.mul(
+        lax.add(g, lax.mul(g, out)), lax.sub(lax.full_like(out, 1), out)
+    ),
+)
+# d sigma(x) = sigma(x) (1 - sigma(x)) dx
+defelementwise(
+    "logistic",
+    lambda g, out, x, **_: lax.mul(g, lax.mul(out, lax.sub(lax.full_like(out, 1), out))),
+)
+# d sqrt x = dx / (2 sqrt x) ; d x^(-1/2) = -1/2 x^(-1/2) / x dx
+defelementwise("sqrt", lambda g, out, x, **_: lax.div(g, lax.mul(lax.full_like(out, 2), out)))
+defelementwise(
+    "rsqrt", lambda g, out, x, **_: lax.mul(g, lax.mul(lax.full_like(out, -0.5), lax.div(out, x)))
+)
+
+
+# --- Kinks ----------------------------------------------------------------------------------
+
+# d|x| = sign(x) dx, and JAX takes the derivative at 0 to be +1 (x >= 0 picks dx).
+defelementwise("abs", lambda g, out, x, **_: lax.select(lax.ge(x, _zeros(x)), g, lax.neg(g)))
+
+
+def _balanced_eq(x, z, y):
+    # 1 where x attains z, halved where y attains it too: a tie splits the derivative.
+    ones = lax.full_like(z, 1)
+    hit = lax.select(lax.eq(x, z), ones, _zeros(z))
+    return lax.div(hit, lax.select(lax.eq(y, z), lax.full_like(z, 2), ones))
+
+
+for _name in ("max", "min"):
+    defelementwise(
+        _name,
+        lambda g, out, x, y, **_: lax.mul(g, _balanced_eq(x, out, y)),
+        lambda g, out, x, y, **_: lax.mul(g, _balanced_eq(y, out, x)),
+    )
+
+
+# --- select_n: routes the tangent of the chosen case ------------------------------------------
+
+
+def _select_n_jvp(tangents, out, which, *cases):
+    _, *case_dots = tangents
+    if all(t is None for t in case_dots):
+        return None
+    case_dots = [_zeros(c) if t is None else t for t, c in zip(case_dots, cases)]
+    return lax.select_n(which, *case_dots)
+
+
+def _select_n_vjp(ct, out, which, *cases, needs):
+    # The cotangent flows back to case i where case i was chosen, and is 0 elsewhere.
+    zeros = _zeros(ct)
+    picked = [
+        lax.select_n(which, *[ct if j == i else zeros for j in range(len(cases))]) if need else None
+        for i, need in enumerate(needs[1:])
+    ]
+    return [None, *picked]
+
+
+defjvp_whole("select_n", _select_n_jvp)
+defvjp_whole("select_n", _select_n_vjp)
+
+
+# --- Dtype conversion --------------------------------------------------------------------------
+
+
+def _convert_jvp(tangents, out, x, *, new_dtype, **params):
+    (x_dot,) = tangents
+    if x_dot is None or not is_float(out):
+        return None
+    return lax.convert_element_type(x_dot, new_dtype)
+
+
+defjvp_whole("convert_element_type", _convert_jvp)
+defvjp("convert_element_type", lambda ct, out, x, **_: lax.convert_element_type(ct, lax.dtype(x)))
+
+
+# --- Zero derivative -------------------------------------------------------------------------
+
+defnondiff("eq", "ne", "lt", "le", "gt", "ge", "is_finite", "sign", "stop_gradient")
