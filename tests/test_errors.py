@@ -1,0 +1,118 @@
+"""Bad input raises a clear error that says what to change; nothing is silently wrong."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import adlab
+
+X = jnp.linspace(0.0, 1.0, 3)
+
+
+def test_grad_of_non_scalar_output():
+    with pytest.raises(TypeError, match=r"scalar output.*shape\(s\) \[\(3,\)\]"):
+        adlab.grad(jnp.sin)(X)
+
+
+def test_grad_wrt_integer_or_boolean_input():
+    with pytest.raises(TypeError, match="floating-point inputs.*int"):
+        adlab.grad(lambda n: jnp.sum(n * 2.0))(jnp.arange(3))
+    with pytest.raises(TypeError, match="floating-point inputs.*bool"):
+        adlab.grad(lambda b: jnp.sum(jnp.where(b, 1.0, 0.0)))(jnp.array([True, False]))
+
+
+def test_integer_argument_not_differentiated_is_fine():
+    g = adlab.grad(lambda x, n: jnp.sum(x**2) * n, argnums=0)(X, 3)
+    np.testing.assert_allclose(g, 6 * X)
+
+
+def test_tangents_must_be_tuples():
+    with pytest.raises(TypeError, match="tuple or list"):
+        adlab.jvp(jnp.sin, X, X)
+
+
+def test_tangent_structure_mismatch():
+    with pytest.raises(TypeError, match="same pytree structure"):
+        adlab.jvp(lambda a, b: a * b, (X, X), (X,))
+    with pytest.raises(TypeError, match="same pytree structure"):
+        adlab.jvp(lambda d: d["a"], ({"a": X},), ({"b": X},))
+
+
+def test_tangent_shape_mismatch():
+    with pytest.raises(ValueError, match=r"shape \(4,\).*shape \(3,\)"):
+        adlab.jvp(jnp.sin, (X,), (jnp.ones(4),))
+
+
+def test_tangent_dtype_mismatch():
+    with pytest.raises(TypeError, match="dtype float32.*float64.*astype"):
+        adlab.jvp(jnp.sin, (X,), (jnp.ones(3, jnp.float32),))
+
+
+def test_integer_primal_needs_float0_tangent():
+    with pytest.raises(TypeError, match="float0"):
+        adlab.jvp(lambda n: n * 2, (jnp.arange(3),), (jnp.arange(3),))
+    _, t = adlab.jvp(lambda n: n * 2, (jnp.arange(3),), (np.zeros(3, jax.dtypes.float0),))
+    assert t.dtype == jax.dtypes.float0
+
+
+def test_cotangent_shape_and_dtype():
+    _, pullback = adlab.vjp(jnp.sin, X)
+    with pytest.raises(ValueError, match=r"cotangent leaf 0 has shape \(2,\)"):
+        pullback(jnp.ones(2))
+    with pytest.raises(TypeError, match="dtype float32"):
+        pullback(jnp.ones(3, jnp.float32))
+    with pytest.raises(TypeError, match="structure"):
+        pullback((jnp.ones(3), jnp.ones(3)))
+
+
+@pytest.mark.parametrize(
+    "fun, name",
+    [
+        (lambda x: jnp.sum(jnp.cumsum(x)), "cumsum"),
+        (lambda x: jnp.sum(x[jnp.array([2, 0])]), "gather"),
+        (lambda x: jnp.sum(jax.lax.cond(x[0] > 0, jnp.sin, jnp.cos, x)), "cond"),
+        (lambda x: jax.lax.scan(lambda c, v: (c * v, c), 1.0, x)[0], "scan"),
+        (
+            lambda x: jax.lax.while_loop(
+                lambda c: c[0] < 3, lambda c: (c[0] + 1, c[1] * 2), (0, x)
+            )[1].sum(),
+            "while",
+        ),
+    ],
+)
+def test_unsupported_primitive_is_loud(fun, name):
+    for run in (lambda: adlab.grad(fun)(X), lambda: adlab.jvp(fun, (X,), (X,))):
+        with pytest.raises(NotImplementedError, match=rf"'{name}'.*test_errors.py.*dot_general"):
+            run()
+
+
+def test_unsupported_primitive_on_constants_is_fine():
+    # A primitive outside the set is evaluated, not differentiated, where no derivative
+    # flows through it.
+    idx = jnp.argsort(jnp.array([3.0, 1.0, 2.0]))
+    g = adlab.grad(lambda x: jnp.sum(x * jnp.cumsum(jnp.ones(3))[idx]))(X)
+    np.testing.assert_allclose(g, jnp.cumsum(jnp.ones(3))[idx])
+
+
+def test_custom_vjp_in_forward_mode():
+    @jax.custom_vjp
+    def f(x):
+        return jnp.sin(x)
+
+    f.defvjp(lambda x: (f(x), jnp.cos(x)), lambda c, g: (c * g,))
+    with pytest.raises(TypeError, match="forward-mode.*custom_vjp"):
+        adlab.jvp(f, (X,), (X,))
+    np.testing.assert_allclose(adlab.grad(lambda x: jnp.sum(f(x)))(X), jnp.cos(X))
+
+
+def test_bad_argnums_and_hvp_mode():
+    with pytest.raises(ValueError, match="argnums"):
+        adlab.grad(lambda x: jnp.sum(x), argnums=2)(X)
+    with pytest.raises(ValueError, match="unknown mode"):
+        adlab.hvp(lambda x: jnp.sum(x**2), (X,), (X,), mode="sideways")
+
+
+def test_has_aux_must_return_a_pair():
+    with pytest.raises(TypeError, match="pair"):
+        adlab.grad(lambda x: jnp.sum(x), has_aux=True)(X)
