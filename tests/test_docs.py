@@ -1,0 +1,25 @@
+"""The README: opens with the two commands, and its generated sections are current."""
+
+import re
+from pathlib import Path
+
+from adlab import docs
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_opens_with_exactly_two_commands():
+    text = README.read_text()
+    first_block = re.search(r"```bash\n(.*?)```", text, re.S)
+    before = text[: first_block.start()].strip()
+    assert before == "# adlab", "nothing but the title may come before the two commands"
+    commands = [line for line in first_block.group(1).splitlines() if line.strip()]
+    assert commands == [
+        "pip install -e . && python -m experiments all",
+        'pip install -e ".[dev]" && python -m pytest',
+    ]
+
+
+def test_generated_sections_are_current():
+    text = README.read_text()
+    assert docs.render(text) == text, "run `python -m adlab.docs` to regenerate the README"
