@@ -6,6 +6,7 @@ committed README equals what this module generates.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -56,7 +57,35 @@ def primitive_table() -> str:
     return "\n".join(lines)
 
 
-SECTIONS = {"primitives": primitive_table}
+FIGURES = Path(__file__).resolve().parents[1] / "figures"
+
+
+def experiments_section(figures: Path = FIGURES) -> str:
+    """The README's experiment sections, each rendered from its JSON in ``figures/``.
+
+    Every experiment module with a ``readme(data)`` function contributes one section, so
+    every number the README quotes comes from a results file.
+    """
+    import experiments  # the experiments package lives beside adlab in this repository
+
+    parts = ["## Experiments", ""]
+    parts.append(
+        "Each experiment is one file in `experiments/`; `python -m experiments NAME` writes "
+        "`figures/NAME.json` (parameters, every point, metadata) and `figures/NAME.png`. "
+        "`--quick` runs a small version, `--out DIR` writes elsewhere, `--device gpu` runs on "
+        "a GPU through XLA when JAX sees one, and `--list` lists them. An interrupted sweep "
+        "resumes from the points it already saved. The numbers below are read from the "
+        "committed JSON files (2-core CPU unless a file says otherwise)."
+    )
+    for name in experiments.available():
+        module = experiments.load(name)
+        path = figures / f"{name}.json"
+        if hasattr(module, "readme") and path.exists():
+            parts += ["", module.readme(json.loads(path.read_text()))]
+    return "\n".join(parts)
+
+
+SECTIONS = {"primitives": primitive_table, "experiments": experiments_section}
 
 
 def render(readme: str) -> str:

@@ -134,3 +134,19 @@ def test_value_and_grad_with_aux(name):
     with_aux = lambda p: (loss(p), {"loss_twice": 2 * loss(p)})
     ours = adlab.value_and_grad(with_aux, has_aux=True)(params)
     assert_trees_close(ours, jax.value_and_grad(with_aux, has_aux=True)(params))
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_compiled_cost_matches_jax(name):
+    # Under jit, adlab's program should cost what JAX's costs: compare the FLOPs XLA reports
+    # for the two compiled programs (a count, not a timing). The rules follow JAX's own, so
+    # only small differences in how XLA simplifies them are allowed.
+    loss, params = _model(name)
+
+    def flops(fn, *args):
+        return jax.jit(fn).lower(*args).compile().cost_analysis()["flops"]
+
+    assert flops(adlab.grad(loss), params) <= 1.2 * flops(jax.grad(loss), params)
+    v = params
+    ours = flops(lambda p: adlab.hvp(loss, (p,), (v,)), params)
+    assert ours <= 1.2 * flops(lambda p: adlab.reference.hvp(loss, (p,), (v,)), params)

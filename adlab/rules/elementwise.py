@@ -48,10 +48,13 @@ defelementwise(
 
 
 def _integer_pow(g, out, x, *, y):
-    # d x^n = n x^(n-1) dx ; n = 0 has zero derivative.
+    # d x^n = n x^(n-1) dx ; n = 0 has zero derivative. Small n as in JAX's own rule.
     if y == 0:
         return None
-    return lax.mul(g, lax.mul(lax.full_like(x, y), lax.integer_pow(x, y - 1)))
+    if y == 1:
+        return g
+    local = x if y == 2 else lax.integer_pow(x, y - 1)
+    return lax.mul(g, lax.mul(lax.full_like(x, y), local))
 
 
 defelementwise("integer_pow", _integer_pow)

@@ -1,0 +1,242 @@
+"""Timing that can be trusted on a noisy machine.
+
+- `timeit(fn, *args)` compiles first (when `fn` is jitted) and reports compile time apart, warms
+  up, calls `block_until_ready` on every result, and returns the median, min and spread of
+  repeated samples. Each sample runs `fn` enough times to last at least `min_sample_s`.
+- `compare(a, b, ...)` times two callables interleaved, pair by pair, and returns the per-pair
+  time ratio a/b and its median. Because both members of a pair run under the same machine
+  load, ratios are far more stable than absolute times: quote ratios.
+- `jit_hoisted(fun, *args)` jits `fun` with its closed-over arrays (for a pullback: the
+  residuals) passed as arguments instead of being baked into the program as constants.
+- `environment()` describes where the numbers come from (backend, device kind, versions).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jaxlib
+from jax.extend import core as jcore
+
+__all__ = ["Timing", "Comparison", "timeit", "compare", "jit_hoisted", "environment"]
+
+
+def environment() -> dict[str, Any]:
+    """Returns the backend, device kind, jax/jaxlib versions, CPU count and XLA_FLAGS in use.
+
+    Returns:
+      A JSON-serialisable dict.
+    """
+    device = jax.devices()[0]
+    return {
+        "backend": jax.default_backend(),
+        "device_kind": device.device_kind,
+        "device_count": jax.device_count(),
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """Steady-state timing of one callable, in seconds per call.
+
+    `spread` is the interquartile range of the samples divided by their median.
+    `compile_s` is None when the callable was not a `jax.jit` function (then `first_call_s`,
+    which includes any tracing and compilation done inside it, is the closest thing).
+    """
+
+    median_s: float
+    min_s: float
+    spread: float
+    samples_s: tuple[float, ...]
+    number: int
+    compile_s: float | None
+    first_call_s: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """Interleaved timing of two callables; `ratios[i]` is time(a)/time(b) in pair i."""
+
+    ratios: tuple[float, ...]
+    median_ratio: float
+    a: Timing
+    b: Timing
+    env: dict[str, Any]
+
+
+def timeit(
+    fn: Callable[..., Any],
+    *args: Any,
+    repeats: int = 15,
+    warmup: int = 2,
+    min_sample_s: float = 2e-3,
+) -> Timing:
+    """Times `fn(*args)`: compile apart, warm up, block on results, repeat, take medians.
+
+    Args:
+      fn: the callable. If it has `.lower` (a `jax.jit` function) it is compiled first and the
+        compiled executable is timed.
+      *args: its arguments.
+      repeats: number of samples.
+      warmup: untimed calls after the first one.
+      min_sample_s: each sample repeats the call until it lasts at least this long.
+
+    Returns:
+      A `Timing`.
+    """
+    _check_counts(repeats, warmup)
+    call, compile_s, first_s = _prepare(fn, args, warmup)
+    number = _calls_per_sample(call, args, min_sample_s)
+    samples = [_sample(call, args, number) for _ in range(repeats)]
+    return _timing(samples, number, compile_s, first_s)
+
+
+def compare(
+    a: Callable[..., Any],
+    b: Callable[..., Any],
+    *,
+    args_a: Sequence[Any] = (),
+    args_b: Sequence[Any] | None = None,
+    pairs: int = 15,
+    warmup: int = 2,
+    min_sample_s: float = 2e-3,
+) -> Comparison:
+    """Times `a` and `b` interleaved and returns the per-pair ratios time(a)/time(b).
+
+    The pairs alternate their order (a b, b a, a b, ...) so that neither callable always runs
+    first. Compilation and warm-up of both happen before the first pair.
+
+    Args:
+      a: the numerator callable (compiled first if it is a `jax.jit` function).
+      b: the denominator callable.
+      args_a: positional arguments of `a`.
+      args_b: positional arguments of `b`; defaults to `args_a`.
+      pairs: number of (a, b) sample pairs.
+      warmup: untimed calls of each after its first call.
+      min_sample_s: each sample repeats its call until it lasts at least this long.
+
+    Returns:
+      A `Comparison` with the ratios, their median, a `Timing` for each side and `environment()`.
+    """
+    _check_counts(pairs, warmup)
+    args_a = tuple(args_a)
+    args_b = args_a if args_b is None else tuple(args_b)
+    call_a, compile_a, first_a = _prepare(a, args_a, warmup)
+    call_b, compile_b, first_b = _prepare(b, args_b, warmup)
+    n_a = _calls_per_sample(call_a, args_a, min_sample_s)
+    n_b = _calls_per_sample(call_b, args_b, min_sample_s)
+    t_a: list[float] = []
+    t_b: list[float] = []
+    for i in range(pairs):
+        if i % 2 == 0:
+            t_a.append(_sample(call_a, args_a, n_a))
+            t_b.append(_sample(call_b, args_b, n_b))
+        else:
+            t_b.append(_sample(call_b, args_b, n_b))
+            t_a.append(_sample(call_a, args_a, n_a))
+    ratios = tuple(x / y for x, y in zip(t_a, t_b, strict=True))
+    return Comparison(
+        ratios=ratios,
+        median_ratio=statistics.median(ratios),
+        a=_timing(t_a, n_a, compile_a, first_a),
+        b=_timing(t_b, n_b, compile_b, first_b),
+        env=environment(),
+    )
+
+
+def jit_hoisted(fun: Callable[..., Any], *args: Any) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+    """Jits `fun` so that the arrays it closes over become arguments, not constants.
+
+    A pullback closes over its residuals. `jax.jit(pullback)` would bake them into the program
+    as constants (which XLA may fold, and which hide the tape from `memory_analysis`).
+    Here they are passed in as a first argument instead.
+
+    Args:
+      fun: any function `jax.make_jaxpr` can trace.
+      *args: example arguments.
+
+    Returns:
+      `(jitted, call_args)`: `jitted(*call_args)` computes `fun(*args)`; `call_args` is
+      `(closed_over_arrays, *args)`.
+    """
+    closed, out_shape = jax.make_jaxpr(fun, return_shape=True)(*args)
+    out_tree = jax.tree.structure(out_shape)
+
+    def run(consts: list[Any], *call_args: Any) -> Any:
+        flat = jax.tree.leaves(call_args)
+        out = jcore.jaxpr_as_fun(jcore.ClosedJaxpr(closed.jaxpr, consts))(*flat)
+        return jax.tree.unflatten(out_tree, out)
+
+    return jax.jit(run), (list(closed.consts), *args)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_counts(repeats: int, warmup: int) -> None:
+    if repeats < 1:
+        raise ValueError(f"need at least one timed sample, got {repeats}")
+    if warmup < 0:
+        raise ValueError(f"warmup must be >= 0, got {warmup}")
+
+
+def _prepare(
+    fn: Callable[..., Any], args: tuple[Any, ...], warmup: int
+) -> tuple[Callable[..., Any], float | None, float]:
+    """Compiles (if jitted), makes the first call and warms up; returns the callable to time."""
+    if not callable(fn):
+        raise TypeError(f"expected a callable, got {type(fn).__name__}")
+    compile_s = None
+    call = fn
+    if hasattr(fn, "lower"):
+        start = time.perf_counter()
+        call = fn.lower(*args).compile()
+        compile_s = time.perf_counter() - start
+    start = time.perf_counter()
+    jax.block_until_ready(call(*args))
+    first_s = time.perf_counter() - start
+    for _ in range(warmup):
+        jax.block_until_ready(call(*args))
+    return call, compile_s, first_s
+
+
+def _calls_per_sample(call: Callable[..., Any], args: tuple[Any, ...], min_s: float) -> int:
+    one = _sample(call, args, 1)
+    return max(1, min(10_000, math.ceil(min_s / max(one, 1e-9))))
+
+
+def _sample(call: Callable[..., Any], args: tuple[Any, ...], number: int) -> float:
+    start = time.perf_counter()
+    for _ in range(number):
+        jax.block_until_ready(call(*args))
+    return (time.perf_counter() - start) / number
+
+
+def _timing(samples: list[float], number: int, compile_s: float | None, first_s: float) -> Timing:
+    median = statistics.median(samples)
+    if len(samples) >= 2:
+        q1, _, q3 = statistics.quantiles(samples, n=4, method="inclusive")
+    else:
+        q1 = q3 = median
+    return Timing(
+        median_s=median,
+        min_s=min(samples),
+        spread=(q3 - q1) / median if median > 0 else 0.0,
+        samples_s=tuple(samples),
+        number=number,
+        compile_s=compile_s,
+        first_call_s=first_s,
+    )

@@ -1,0 +1,98 @@
+"""adlab.bench: the timer's bookkeeping, interleaving and hoisting (no timing assertions)."""
+
+import statistics
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import adlab
+from adlab import bench
+
+F32 = jnp.float32
+
+
+def test_timeit_compiles_jitted_functions_apart():
+    x = jnp.ones((8, 8), F32)
+    timing = bench.timeit(jax.jit(lambda x: x @ x), x, repeats=5, warmup=1, min_sample_s=0)
+    assert timing.compile_s is not None and timing.compile_s > 0
+    assert len(timing.samples_s) == 5
+    assert timing.min_s == min(timing.samples_s)
+    assert timing.median_s == statistics.median(timing.samples_s)
+    assert timing.spread >= 0
+    assert timing.number >= 1
+
+
+def test_timeit_of_a_plain_function_has_no_compile_time():
+    calls = []
+    timing = bench.timeit(lambda: calls.append(1), repeats=3, warmup=2, min_sample_s=0)
+    assert timing.compile_s is None
+    # at least: first call + 2 warm-up calls + 3 samples of `number` calls each
+    assert len(calls) >= 1 + 2 + 3 * timing.number
+
+
+def test_compare_interleaves_and_alternates_order():
+    log = []
+    pairs = 6
+    result = bench.compare(
+        lambda: log.append("a"), lambda: log.append("b"), pairs=pairs, warmup=0, min_sample_s=0
+    )
+    assert result.a.number == result.b.number == 1
+    assert "".join(log[-2 * pairs :]) == "ab" + "ba" + "ab" + "ba" + "ab" + "ba"
+    assert len(result.ratios) == pairs
+
+
+def test_compare_ratios_are_pairwise_quotients():
+    x = jnp.ones((16, 16), F32)
+    result = bench.compare(
+        jax.jit(lambda x: x @ x @ x), jax.jit(lambda x: x @ x), args_a=(x,), pairs=5
+    )
+    expected = [a / b for a, b in zip(result.a.samples_s, result.b.samples_s, strict=True)]
+    np.testing.assert_allclose(result.ratios, expected)
+    assert result.median_ratio == statistics.median(result.ratios)
+    assert result.a.compile_s is not None and result.b.compile_s is not None
+
+
+def test_environment_records_where_numbers_come_from():
+    env = bench.environment()
+    for key in ("backend", "device_kind", "jax", "jaxlib", "cpu_count"):
+        assert env[key], key
+    assert env["jax"] == jax.__version__
+    assert env["backend"] == jax.default_backend()
+
+
+def test_bad_arguments_are_rejected():
+    with pytest.raises(ValueError):
+        bench.timeit(lambda: None, repeats=0)
+    with pytest.raises(ValueError):
+        bench.compare(lambda: None, lambda: None, pairs=0)
+    with pytest.raises(TypeError):
+        bench.timeit(42)
+
+
+@pytest.mark.parametrize("impl", [adlab, adlab.reference], ids=["adlab", "jax"])
+def test_jit_hoisted_passes_residuals_as_arguments(impl):
+    keys = jax.random.split(jax.random.key(0), 2)
+    w = jax.random.normal(keys[0], (6, 6), F32)
+    x = jax.random.normal(keys[1], (6,), F32)
+    out, pullback = impl.vjp(lambda w, x: jnp.tanh(w @ x), w, x)
+    ct = jnp.ones_like(out)
+    jitted, call_args = bench.jit_hoisted(pullback, ct)
+    hoisted, rest = call_args[0], call_args[1:]
+    assert len(rest) == 1 and rest[0] is ct
+    assert sum(a.nbytes for a in hoisted) >= w.nbytes  # d/dx needs w
+    for got, want in zip(jitted(*call_args), pullback(ct), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)  # float32, jit vs eager
+
+
+def test_jit_hoisted_keeps_output_structure():
+    def f(x, pair):
+        return {"sum": x + pair[0], "prod": x * pair[1]}
+
+    x = jnp.arange(3.0, dtype=F32)
+    jitted, call_args = bench.jit_hoisted(f, x, (x, 2 * x))
+    assert call_args[0] == []  # nothing closed over
+    got = jitted(*call_args)
+    assert set(got) == {"sum", "prod"}
+    np.testing.assert_allclose(got["prod"], x * 2 * x)

@@ -1,0 +1,260 @@
+"""The experiment runner and its helpers: contract, JSON, resuming, CLI.
+
+The CLI tests run every experiment once with `--quick` in a subprocess (as a user would), then
+truncate each JSON and check that a second run measures only the missing points.
+"""
+
+import inspect
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+import experiments
+from experiments import __main__ as runner
+from experiments import _common
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+NAMES = experiments.available()
+META_KEYS = ("date", "git_commit", "jax", "jaxlib", "backend", "device_kind", "cpu_count")
+
+
+def run_cli(*args, timeout=120):
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "experiments", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def point_lines(name, stdout):
+    return [line for line in stdout.splitlines() if line.startswith(f"{name} | ")]
+
+
+# ---- the contract -------------------------------------------------------------------------
+
+
+def test_experiments_are_discovered():
+    assert "backprop_flops" in NAMES
+    assert all(not n.startswith("_") for n in NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_experiment_follows_the_contract(name):
+    module = experiments.load(name)
+    assert module.__doc__ and module.__doc__.strip()
+    assert isinstance(module.DEFAULT, dict) and isinstance(module.QUICK, dict)
+    assert module.DEFAULT != module.QUICK
+    assert list(inspect.signature(module.run).parameters) == ["out_dir", "quick"]
+    assert list(inspect.signature(module.plot).parameters) == ["json_path", "png_path"]
+
+
+def test_unknown_experiment_is_an_error():
+    with pytest.raises(KeyError, match="no_such_experiment"):
+        experiments.load("no_such_experiment")
+    with pytest.raises(SystemExit) as exit_info:
+        runner.main(["no_such_experiment"])
+    assert exit_info.value.code == 2
+
+
+def test_list_names_every_experiment(capsys):
+    assert runner.main(["--list"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert listed == NAMES
+
+
+# ---- _common: JSON and sweeps ---------------------------------------------------------------
+
+
+def test_write_json_is_atomic_and_round_trips(tmp_path):
+    path = tmp_path / "sub" / "x.json"
+    obj = {"a": [1, 2.5, None], "n": np.float32(1.5), "arr": np.arange(3)}
+    _common.write_json(path, obj)
+    assert _common.read_json(path) == {"a": [1, 2.5, None], "n": 1.5, "arr": [0, 1, 2]}
+    assert [p.name for p in path.parent.iterdir()] == ["x.json"]  # no temporary left behind
+    with pytest.raises(ValueError):
+        _common.write_json(path, {"bad": float("nan")})
+    assert _common.read_json(path)["n"] == 1.5  # a failed write leaves the old file intact
+    assert [p.name for p in path.parent.iterdir()] == ["x.json"]
+
+
+def test_metadata_describes_the_run():
+    meta = _common.metadata()
+    for key in META_KEYS:
+        assert key in meta
+    assert meta["jax"] == jax.__version__
+
+
+class Counter:
+    def __init__(self):
+        self.seen = []
+
+    def __call__(self, key):
+        self.seen.append(dict(key))
+        return {"y": key["x"] ** 2, "trace": [key["x"]] * 2}
+
+
+def sweep(tmp_path, measure, params=None, xs=(1, 2, 3, 4)):
+    grid = [{"x": x} for x in xs]
+    return _common.run_sweep("toy", tmp_path, params or {"p": 1}, grid, measure)
+
+
+def test_run_sweep_saves_every_point_and_describes_it(tmp_path, capsys):
+    measure = Counter()
+    path = sweep(tmp_path, measure)
+    data = _common.read_json(path)
+    assert data["experiment"] == "toy" and data["params"] == {"p": 1}
+    assert [p["x"] for p in data["points"]] == [1, 2, 3, 4]
+    assert [p["y"] for p in data["points"]] == [1, 4, 9, 16]
+    assert point_lines("toy", capsys.readouterr().out) == [
+        f"toy | x={x} y={x * x}" for x in (1, 2, 3, 4)
+    ]
+
+
+def test_run_sweep_resumes_only_missing_points(tmp_path):
+    path = sweep(tmp_path, Counter())
+    data = _common.read_json(path)
+    data["points"] = [data["points"][0], data["points"][2]]
+    _common.write_json(path, data)
+    measure = Counter()
+    sweep(tmp_path, measure)
+    assert measure.seen == [{"x": 2}, {"x": 4}]
+    assert [p["x"] for p in _common.read_json(path)["points"]] == [1, 2, 3, 4]
+    again = Counter()
+    sweep(tmp_path, again)
+    assert again.seen == []
+
+
+def test_run_sweep_saves_after_each_point(tmp_path):
+    def flaky(key):
+        if key["x"] == 3:
+            raise KeyboardInterrupt
+        return {"y": 0}
+
+    with pytest.raises(KeyboardInterrupt):
+        sweep(tmp_path, flaky)
+    saved = _common.read_json(tmp_path / "toy.json")
+    assert [p["x"] for p in saved["points"]] == [1, 2]
+
+
+def test_run_sweep_starts_over_when_params_change(tmp_path):
+    sweep(tmp_path, Counter())
+    measure = Counter()
+    sweep(tmp_path, measure, params={"p": 2})
+    assert len(measure.seen) == 4
+
+
+def test_run_sweep_starts_over_when_the_environment_changes(tmp_path):
+    path = sweep(tmp_path, Counter())
+    data = _common.read_json(path)
+    _common.write_json(path, {**data, "meta": {**data["meta"], "jaxlib": "0.0.1"}})
+    measure = Counter()
+    sweep(tmp_path, measure)
+    assert len(measure.seen) == 4
+
+
+def test_run_sweep_keeps_the_metadata_of_the_first_run(tmp_path):
+    path = sweep(tmp_path, Counter())
+    data = _common.read_json(path)
+    first = {**data["meta"], "date": "2000-01-01T00:00:00+00:00"}
+    _common.write_json(path, {**data, "meta": first, "points": data["points"][:2]})
+    sweep(tmp_path, Counter())
+    meta = _common.read_json(path)["meta"]
+    assert meta["date"] == first["date"]
+    assert len(meta["resumed"]) == 1
+    sweep(tmp_path, Counter())  # nothing left to measure: nothing to record
+    assert _common.read_json(path)["meta"] == meta
+
+
+def test_run_sweep_rejects_duplicate_points(tmp_path):
+    with pytest.raises(ValueError, match="duplicate"):
+        sweep(tmp_path, Counter(), xs=(1, 1))
+
+
+# ---- the CLI, every experiment --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("figures")
+    done = run_cli("all", "--quick", "--out", str(out), timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out, done
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_quick_run_writes_json_and_png(quick_run, name):
+    out, done = quick_run
+    data = json.loads((out / f"{name}.json").read_text())
+    assert data["experiment"] == name
+    assert data["params"] == json.loads(json.dumps(experiments.load(name).QUICK))
+    for key in META_KEYS:
+        assert key in data["meta"], key
+    assert data["points"]
+    assert len(point_lines(name, done.stdout)) == len(data["points"])
+    png = (out / f"{name}.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+@pytest.fixture(scope="module")
+def resumed_run(quick_run, tmp_path_factory):
+    """Every quick JSON with every other point removed (as if interrupted), then rerun."""
+    out, _ = quick_run
+    again = tmp_path_factory.mktemp("resumed")
+    originals = {}
+    for name in NAMES:
+        data = json.loads((out / f"{name}.json").read_text())
+        originals[name] = data["points"]
+        _common.write_json(again / f"{name}.json", {**data, "points": data["points"][::2]})
+    done = run_cli("all", "--quick", "--out", str(again), timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return again, done, originals
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_interrupted_run_resumes(resumed_run, name):
+    again, done, originals = resumed_run
+    original = originals[name]
+    assert len(point_lines(name, done.stdout)) == len(original[1::2])  # only the missing ones
+    resumed = json.loads((again / f"{name}.json").read_text())["points"]
+    assert len(resumed) == len(original)
+    assert resumed[::2] == original[::2]  # kept points untouched, order preserved
+    assert (again / f"{name}.png").exists()
+
+
+@pytest.mark.skipif(
+    any(d.platform == "gpu" for d in jax.devices()), reason="this machine has a GPU"
+)
+def test_device_gpu_without_gpu_fails_clearly(tmp_path):
+    done = run_cli(NAMES[0], "--quick", "--device", "gpu", "--out", str(tmp_path))
+    assert done.returncode != 0
+    assert "JAX sees no GPU" in done.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_backprop_flops_records_the_seed_formulas(quick_run):
+    out, _ = quick_run
+    data = json.loads((out / "backprop_flops.json").read_text())
+    for p in data["points"]:
+        B, D, C = p["B"], p["D"], p["C"]
+        assert p["count"]["fwd"]["dot"] == 2 * B * D * D + 2 * B * D * C
+        for impl in ("adlab", "jax"):
+            assert p["count"][impl]["bwd"]["dot"] == 4 * B * D * C + 4 * B * D * D
+            assert p["count"][impl]["bwd_params"]["dot"] == 4 * B * D * C + 2 * B * D * D
+            for kind in ("bwd", "bwd_params", "grad"):
+                counted, compiled = p["count"][impl][kind]["total"], p["xla"][impl][kind]
+                assert counted == pytest.approx(compiled, rel=0.02)
+            assert all(v["ratio"] > 0 for v in p["time"][impl].values())
+    assert data["summary"]["max_rel_gap_count_vs_formula_matmul"] == 0
