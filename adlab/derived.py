@@ -24,7 +24,10 @@ HVP_MODES = ("fwd-over-rev", "rev-over-fwd", "rev-over-rev", "fwd-over-fwd")
 
 
 def _split_args(fun, args, argnums, who):
-    """Returns (f of the selected args only, the selected args as a tuple)."""
+    """Returns (f of the selected args only, the selected args as a tuple).
+
+    Raises for an argnums out of range, and for selected args that are not floats.
+    """
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     for i in nums:
         if not -len(args) <= i < len(args):
@@ -40,7 +43,9 @@ def _split_args(fun, args, argnums, who):
             full[i] = x
         return fun(*full)
 
-    return f_selected, tuple(args[i] for i in nums)
+    selected = tuple(args[i] for i in nums)
+    _check_float_inputs(selected, who)
+    return f_selected, selected
 
 
 def _check_float_inputs(selected, who):
@@ -74,7 +79,6 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
 
     def value_and_grad_fun(*args):
         f_selected, selected = _split_args(fun, args, argnums, "grad")
-        _check_float_inputs(selected, "grad")
         out, pullback, *aux = vjp(f_selected, *selected, has_aux=has_aux)
         leaves = tree_util.tree_leaves(out)
         if len(leaves) != 1 or jnp.shape(leaves[0]) != () or not is_float(leaves[0]):
@@ -156,7 +160,6 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0):
 
     def jac_fun(*args):
         f_selected, selected = _split_args(fun, args, argnums, "jacfwd")
-        _check_float_inputs(selected, "jacfwd")
         leaves, in_tree = tree_util.tree_flatten(selected)
         basis, sizes = _basis(leaves)
 
@@ -194,7 +197,6 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0):
 
     def jac_fun(*args):
         f_selected, selected = _split_args(fun, args, argnums, "jacrev")
-        _check_float_inputs(selected, "jacrev")
         out, pullback = vjp(f_selected, *selected)
         out_leaves, out_tree = tree_util.tree_flatten(out)
         basis, sizes = _basis(out_leaves)

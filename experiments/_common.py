@@ -27,9 +27,9 @@ medians, and ratios measured side by side in one interleaved run.
 Resuming: if `<name>.json` exists with the same experiment name, the same params and the same
 environment (backend, device kind, jax/jaxlib, CPU count, XLA_FLAGS), the points already in it
 are kept and not measured again; its "meta" is kept too, with a "resumed" list recording each
-later run that added points. Otherwise it is replaced. An experiment may add top-level keys
-after the sweep (e.g. "summary", computed from the points); `run_sweep` rewrites the file without
-them, so compute them again after every sweep.
+later run that added points. Otherwise it is replaced. Headline numbers computed from the
+points go under "summary": pass `summarize=` to `run_sweep`, which recomputes them after every
+sweep.
 """
 
 from __future__ import annotations
@@ -184,6 +184,7 @@ def run_sweep(
     measure: Callable[[Mapping[str, Any]], Mapping[str, Any]],
     *,
     describe: Callable[[Mapping[str, Any]], str] | None = None,
+    summarize: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
 ) -> pathlib.Path:
     """Measures every point of a sweep, resuming from `<out_dir>/<name>.json`, saving after each.
 
@@ -198,6 +199,8 @@ def run_sweep(
         is `{**key, **results}`.
       describe: `describe(point) -> line` printed when a point finishes; defaults to
         `describe_point(name, point)`.
+      summarize: `summarize(data) -> summary`, the headline numbers computed from the whole
+        file once every point is in; stored under the JSON's "summary" key.
 
     Returns:
       The path of the JSON file.
@@ -228,6 +231,9 @@ def run_sweep(
         done[k] = point
         save()
         tqdm.write(describe(point) if describe else describe_point(name, point))
+    if summarize is not None:
+        data = read_json(path)
+        write_json(path, {**data, "summary": summarize(data)})
     return path
 
 

@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 
 import adlab
 from adlab import bench, cost
-from experiments._common import read_json, run_sweep, save_figure, write_json
+from experiments._common import read_json, run_sweep, save_figure
 
 NAME = "backprop_flops"
 
@@ -185,10 +185,15 @@ def run(out_dir: pathlib.Path, quick: bool = False) -> pathlib.Path:
     """
     params = QUICK if quick else DEFAULT
     grid = [{"B": b, "D": d, "C": c} for b, d, c in params["grid"]]
-    path = run_sweep(NAME, out_dir, params, grid, lambda p: measure(p, params), describe=describe)
-    data = read_json(path)
-    write_json(path, {**data, "summary": summary(data)})
-    return path
+    return run_sweep(
+        NAME,
+        out_dir,
+        params,
+        grid,
+        lambda p: measure(p, params),
+        describe=describe,
+        summarize=summary,
+    )
 
 
 # ---- summary and figure ---------------------------------------------------------------------

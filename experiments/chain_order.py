@@ -40,7 +40,7 @@ from matplotlib.figure import Figure
 
 import adlab
 from adlab import bench, chain, cost
-from experiments._common import read_json, run_sweep, save_figure, write_json
+from experiments._common import read_json, run_sweep, save_figure
 
 NAME = "chain_order"
 
@@ -421,17 +421,15 @@ def run(out_dir: pathlib.Path, quick: bool = False) -> pathlib.Path:
         for f in params["families"]
         for s in params["scales"]
     ]
-    path = run_sweep(
+    return run_sweep(
         NAME,
         out_dir,
         params,
         grid,
         lambda key: MEASURE[key["kind"]](key, params),
         describe=describe,
+        summarize=summary,
     )
-    data = read_json(path)
-    write_json(path, {**data, "summary": summary(data)})
-    return path
 
 
 # ---- summary --------------------------------------------------------------------------------

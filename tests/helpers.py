@@ -20,3 +20,13 @@ def assert_trees_close(actual, expected, dtype=None, scale=1.0):
             continue
         d = jnp.dtype(dtype or e.dtype)
         np.testing.assert_allclose(a, e, rtol=scale * RTOL[d], atol=scale * ATOL[d])
+
+
+def primitives_in(jaxpr) -> set:
+    """The names of every primitive in a jaxpr, nested jaxprs included."""
+    names = set()
+    for eqn in jaxpr.eqns:
+        names.add(eqn.primitive.name)
+        for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+            names |= primitives_in(sub)
+    return names

@@ -4,7 +4,7 @@ jax.jit and jax.vmap. Also: the primitive set is closed under adlab's own rules.
 import jax
 import jax.numpy as jnp
 import pytest
-from helpers import assert_trees_close
+from helpers import assert_trees_close, primitives_in
 
 import adlab
 
@@ -81,15 +81,6 @@ def test_linearize_matches_jvp_and_stores_primal():
     assert_trees_close(jax.jit(f_jvp)(2 * V), 2 * jax.jvp(f, (X,), (V,))[1])
 
 
-def _primitives(closed):
-    names = set()
-    for eqn in closed.eqns:
-        names.add(eqn.primitive.name)
-        for sub in jax.extend.core.jaxprs_in_params(eqn.params):
-            names |= _primitives(sub)
-    return names
-
-
 def test_the_primitive_set_is_closed():
     # Everything adlab emits for a program over the set is itself in the set, so adlab
     # can differentiate it again, to any order.
@@ -105,4 +96,4 @@ def test_the_primitive_set_is_closed():
         adlab.hessian(model),
         lambda x: adlab.hvp(model, (x,), (x,), mode="rev-over-rev"),
     ):
-        assert _primitives(jax.make_jaxpr(built)(x).jaxpr) <= adlab.PRIMITIVES
+        assert primitives_in(jax.make_jaxpr(built)(x).jaxpr) <= adlab.PRIMITIVES

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import assert_trees_close
+from helpers import assert_trees_close, primitives_in
 from jax import lax
 
 import adlab
@@ -206,15 +206,6 @@ ROWS = [
 ]
 
 
-def _primitives(closed):
-    names = set()
-    for eqn in closed.eqns:
-        names.add(eqn.primitive.name)
-        for sub in jax.extend.core.jaxprs_in_params(eqn.params):
-            names |= _primitives(sub)
-    return names
-
-
 CASES = [
     pytest.param(
         row,
@@ -243,7 +234,7 @@ def test_every_primitive_has_a_row():
 def test_first_order(row, shapes, dtype):
     args, dirs, key = _inputs(row, shapes, dtype, 1)
     # The row tests what it claims to test.
-    assert row.primitive in _primitives(jax.make_jaxpr(row.fun)(*args).jaxpr)
+    assert row.primitive in primitives_in(jax.make_jaxpr(row.fun)(*args).jaxpr)
     if "jvp" in row.modes:
         assert_trees_close(adlab.jvp(row.fun, args, dirs), jax.jvp(row.fun, args, dirs))
     out, pullback = adlab.vjp(row.fun, *args)
