@@ -164,6 +164,7 @@ ROWS = [
     Row("squeeze", lambda x: lax.squeeze(x, (1,)), [((3, 1, 4),), ((2, 1),)]),
     Row("transpose", lambda x: lax.transpose(x, (1, 0)), [((3, 4),)]),
     Row("transpose", lambda x: lax.transpose(x, (2, 0, 1)), [((2, 3, 4),)], id="3d"),
+    Row("copy", lambda x: jnp.copy(x) * x, UNARY),
     Row("rev", lambda x: lax.rev(x, (0,)), ARRAYS),
     Row("rev", lambda x: lax.rev(x, (0, 1)), [((3, 4),)], id="both-axes"),
     Row("slice", lambda x: lax.slice(x, (1,), (4,)), [((6,),)]),

@@ -69,6 +69,10 @@ for _name in ("reshape", "squeeze"):
     defjvp(_name, LINEAR)
     defvjp(_name, lambda ct, out, x, *dyn, **_: lax.reshape(ct, x.shape))
 
+# jnp.copy / jnp.array(x): the identity, its own adjoint.
+defjvp("copy", LINEAR)
+defvjp("copy", lambda ct, out, x: ct)
+
 # Reversing an axis is its own adjoint.
 defjvp("rev", LINEAR)
 defvjp("rev", lambda ct, out, x, *, dimensions: lax.rev(ct, dimensions))
