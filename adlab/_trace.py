@@ -86,6 +86,12 @@ def read(env: dict, v):
     return v.val if isinstance(v, Literal) else env[v]
 
 
+def read_pair(env: dict, v):
+    """A (value, derivative) pair for an atom; a literal is a constant, so its derivative
+    part is ``None``."""
+    return (v.val, None) if isinstance(v, Literal) else env[v]
+
+
 def bind(eqn, args) -> list:
     """Evaluates one equation on primal values with JAX's own primitive; returns a list."""
     out = eqn.primitive.bind(*args, **eqn.primitive.get_bind_params(eqn.params))

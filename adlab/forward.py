@@ -9,10 +9,9 @@ inputs all have zero tangent are evaluated without any derivative work.
 from __future__ import annotations
 
 from jax import tree_util
-from jax.extend.core import Literal
 
 from . import _checks, tape
-from ._trace import bind, live_equations, trace
+from ._trace import bind, live_equations, read_pair, trace
 from .rules import JVP_RULES, NONDIFF, calls, is_float, push_tangent, unsupported, zero_tangent
 
 
@@ -32,19 +31,17 @@ def jvp_jaxpr(jaxpr, consts, primals, tangents, call_site=None):
     env = {v: (c, None) for v, c in zip(jaxpr.constvars, consts)}
     env.update(zip(jaxpr.invars, zip(primals, tangents)))
 
-    def read(v):
-        return (v.val, None) if isinstance(v, Literal) else env[v]
-
     for eqn in live_equations(jaxpr):
-        xs = [read(v)[0] for v in eqn.invars]
-        x_dots = [read(v)[1] for v in eqn.invars]
+        xs = [read_pair(env, v)[0] for v in eqn.invars]
+        x_dots = [read_pair(env, v)[1] for v in eqn.invars]
         if all(t is None for t in x_dots) or eqn.primitive.name in NONDIFF:
             outs, out_dots = bind(eqn, xs), [None] * len(eqn.outvars)
         else:
             _check_no_custom_vjp(x_dots)
             outs, out_dots = _jvp_eqn(eqn, xs, x_dots, call_site)
         env.update(zip(eqn.outvars, zip(outs, out_dots)))
-    return [read(v)[0] for v in jaxpr.outvars], [read(v)[1] for v in jaxpr.outvars]
+    outs = [read_pair(env, v) for v in jaxpr.outvars]
+    return [o for o, _ in outs], [t for _, t in outs]
 
 
 class _NoTangent:

@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jax import lax
-from jax.extend.core import Literal
 
-from ._trace import bind, live_equations
+from ._trace import bind, live_equations, read_pair
 from .rules import (
     JVP_RULES,
     NONDIFF,
@@ -97,7 +96,7 @@ def record(jaxpr, consts, args, in_slots, tape: list, slots=None, call_site=None
     env = {v: (c, None) for v, c in zip(jaxpr.constvars, consts)}
     env.update(zip(jaxpr.invars, zip(args, in_slots)))
     for eqn in live_equations(jaxpr):
-        xs, x_slots = _unzip([_read_pair(env, v) for v in eqn.invars], len(eqn.invars))
+        xs, x_slots = _unzip([read_pair(env, v) for v in eqn.invars], len(eqn.invars))
         name = eqn.primitive.name
         if all(s is None for s in x_slots) or name in NONDIFF:
             outs, o_slots = bind(eqn, xs), [None] * len(eqn.outvars)
@@ -118,7 +117,7 @@ def record(jaxpr, consts, args, in_slots, tape: list, slots=None, call_site=None
             o_slots = [next(slots) if is_float(o) else None for o in outs]
             tape.append(Entry(eqn.primitive, eqn.params, x_slots, o_slots, xs, outs, custom))
         env.update(zip(eqn.outvars, zip(outs, o_slots)))
-    outs, out_slots = _unzip([_read_pair(env, v) for v in jaxpr.outvars], len(jaxpr.outvars))
+    outs, out_slots = _unzip([read_pair(env, v) for v in jaxpr.outvars], len(jaxpr.outvars))
     return outs, out_slots
 
 
@@ -153,11 +152,6 @@ def forward(tape: list, in_slots: list, in_dots: list, out_slots: list) -> list:
             if slot is not None and t is not None:
                 dot[slot] = t
     return [dot.get(s) if s is not None else None for s in out_slots]
-
-
-def _read_pair(env, v):
-    # A literal is a constant: its slot is None.
-    return (v.val, None) if isinstance(v, Literal) else env[v]
 
 
 def _unzip(pairs, n):
