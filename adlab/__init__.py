@@ -4,23 +4,42 @@ Users write plain JAX. adlab takes the jaxpr (``jax.make_jaxpr``) and differenti
 with its own JVP (forward) and VJP (reverse) interpreters over a closed set of primitives,
 ``adlab.PRIMITIVES``. ``adlab.reference`` offers the same functions computed by JAX.
 
-Submodules: ``adlab.cost`` (FLOP, byte and tape counts; XLA's cost analysis),
-``adlab.bench`` (timing), ``adlab.chain`` (Jacobian chains: cost models, optimal
-bracketing and a plan executor), ``adlab.docs`` (README sections generated from the code).
+``import adlab`` loads the core: the interpreters, the rules and this API. The lab
+modules build on the core and load on first use: ``adlab.cost`` (FLOP, byte and tape
+counts; XLA's cost analysis), ``adlab.bench`` (timing) and ``adlab.chain`` (Jacobian
+chains: cost models, optimal bracketing and a plan executor). The core never imports them.
 """
 
-from . import bench, chain, cost, reference
+import importlib
+
+from . import calls as _calls  # noqa: F401  (registers the call-primitive handlers)
+from . import reference
+from ._dtypes import DIFFERENTIABLE
+from ._errors import UnsupportedDtypeError, UnsupportedParamError, UnsupportedPrimitiveError
 from .derived import HVP_MODES, grad, hessian, hvp, jacfwd, jacrev, value_and_grad
 from .forward import jvp, linearize
 from .reverse import vjp
-from .rules import UnsupportedPrimitiveError, supported
+from .rules import supported
+
+_LAB = ("bench", "chain", "cost")
+
+
+def __getattr__(name):
+    # The lab modules load on first use (PEP 562), so `import adlab` loads only the core.
+    if name in _LAB:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 PRIMITIVES: frozenset[str] = supported()
 """The names of the primitives adlab differentiates (the set is closed under its rules)."""
 
 __all__ = [
+    "DIFFERENTIABLE",
     "HVP_MODES",
     "PRIMITIVES",
+    "UnsupportedDtypeError",
+    "UnsupportedParamError",
     "UnsupportedPrimitiveError",
     "bench",
     "chain",

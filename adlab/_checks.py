@@ -5,11 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jax import dtypes, tree_util
 
-from .rules import is_float
-
-
-def _dtype(x):
-    return x.dtype if hasattr(x, "dtype") else jnp.result_type(x)
+from ._dtypes import carries_derivative, dtype_of
 
 
 def _shape(x):
@@ -39,17 +35,17 @@ def tangents(primals, tangents, fn: str = "jvp") -> list:
                 f"adlab.{fn}: tangent leaf {i} has shape {_shape(t)} but its primal has shape "
                 f"{_shape(p)}; each tangent must have its primal's shape."
             )
-        if is_float(p):
-            if _dtype(t) != _dtype(p):
+        if carries_derivative(p, f"primal leaf {i} of adlab.{fn}"):
+            if dtype_of(t) != dtype_of(p):
                 raise TypeError(
-                    f"adlab.{fn}: tangent leaf {i} has dtype {_dtype(t)} but its primal has "
-                    f"dtype {_dtype(p)}; cast the tangent with .astype({_dtype(p)})."
+                    f"adlab.{fn}: tangent leaf {i} has dtype {dtype_of(t)} but its primal has "
+                    f"dtype {dtype_of(p)}; cast the tangent with .astype({dtype_of(p)})."
                 )
             out.append(t)
         else:
-            if _dtype(t) != dtypes.float0:
+            if dtype_of(t) != dtypes.float0:
                 raise TypeError(
-                    f"adlab.{fn}: primal leaf {i} has non-float dtype {_dtype(p)}, so its "
+                    f"adlab.{fn}: primal leaf {i} has non-float dtype {dtype_of(p)}, so its "
                     "tangent must have dtype float0 (as in JAX), e.g. "
                     "np.zeros(shape, jax.dtypes.float0)."
                 )
@@ -67,7 +63,7 @@ def cotangent(out_tree, outs, ct) -> list:
         )
     flat = []
     for i, (o, c) in enumerate(zip(outs, c_flat)):
-        if not is_float(o):
+        if not carries_derivative(o):
             flat.append(None)  # integer outputs take a float0 cotangent and pass nothing back
             continue
         if _shape(c) != _shape(o):
@@ -75,10 +71,10 @@ def cotangent(out_tree, outs, ct) -> list:
                 f"adlab.vjp: cotangent leaf {i} has shape {_shape(c)} but the output has shape "
                 f"{_shape(o)}; the cotangent must match the output's shape."
             )
-        if _dtype(c) != _dtype(o):
+        if dtype_of(c) != dtype_of(o):
             raise TypeError(
-                f"adlab.vjp: cotangent leaf {i} has dtype {_dtype(c)} but the output has dtype "
-                f"{_dtype(o)}; cast it with .astype({_dtype(o)})."
+                f"adlab.vjp: cotangent leaf {i} has dtype {dtype_of(c)} but the output has dtype "
+                f"{dtype_of(o)}; cast it with .astype({dtype_of(o)})."
             )
         flat.append(c)
     return flat

@@ -13,9 +13,9 @@ import jax
 import jax.numpy as jnp
 from jax import lax, tree_util
 
+from ._dtypes import carries_derivative
 from .forward import jvp
 from .reverse import vjp
-from .rules import is_float
 
 HVP_MODES = ("fwd-over-rev", "rev-over-fwd", "rev-over-rev", "fwd-over-fwd")
 
@@ -49,8 +49,8 @@ def _split_args(fun, args, argnums, who):
 
 
 def _check_float_inputs(selected, who):
-    for leaf in tree_util.tree_leaves(selected):
-        if not is_float(leaf):
+    for i, leaf in enumerate(tree_util.tree_leaves(selected)):
+        if not carries_derivative(leaf, f"input leaf {i} of adlab.{who}"):
             raise TypeError(
                 f"adlab.{who} requires real floating-point inputs, but got an input of dtype "
                 f"{jnp.result_type(leaf)}. Differentiate with respect to float arguments "
@@ -81,7 +81,8 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
         f_selected, selected = _split_args(fun, args, argnums, "grad")
         out, pullback, *aux = vjp(f_selected, *selected, has_aux=has_aux)
         leaves = tree_util.tree_leaves(out)
-        if len(leaves) != 1 or jnp.shape(leaves[0]) != () or not is_float(leaves[0]):
+        scalar = len(leaves) == 1 and jnp.shape(leaves[0]) == ()
+        if not (scalar and carries_derivative(leaves[0], "the output of adlab.grad's function")):
             shapes = [jnp.shape(x) for x in leaves]
             raise TypeError(
                 "adlab.grad requires a function with a real scalar output, but the output "

@@ -11,8 +11,9 @@ from __future__ import annotations
 from jax import tree_util
 
 from . import _checks, tape
+from ._dtypes import zero_tangent
 from ._trace import bind, live_equations, read_pair, trace
-from .rules import JVP_RULES, NONDIFF, calls, is_float, push_tangent, unsupported, zero_tangent
+from .rules import check_not_poisoned, handler_for
 
 
 def jvp_jaxpr(jaxpr, consts, primals, tangents, call_site=None):
@@ -34,48 +35,16 @@ def jvp_jaxpr(jaxpr, consts, primals, tangents, call_site=None):
     for eqn in live_equations(jaxpr):
         xs = [read_pair(env, v)[0] for v in eqn.invars]
         x_dots = [read_pair(env, v)[1] for v in eqn.invars]
-        if all(t is None for t in x_dots) or eqn.primitive.name in NONDIFF:
+        active = any(t is not None for t in x_dots)
+        handler = handler_for(eqn, active, "JVP", call_site)
+        if handler is None:  # no derivative flows through this equation
             outs, out_dots = bind(eqn, xs), [None] * len(eqn.outvars)
         else:
-            _check_no_custom_vjp(x_dots)
-            outs, out_dots = _jvp_eqn(eqn, xs, x_dots, call_site)
+            check_not_poisoned(x_dots)
+            outs, out_dots = handler.jvp_eqn(eqn, xs, x_dots, call_site, jvp_jaxpr)
         env.update(zip(eqn.outvars, zip(outs, out_dots)))
     outs = [read_pair(env, v) for v in jaxpr.outvars]
     return [o for o, _ in outs], [t for _, t in outs]
-
-
-class _NoTangent:
-    """The tangent of a custom_vjp output: it has none, and using it is an error.
-
-    As in JAX the error is raised only when the tangent is used, so a custom_vjp call
-    whose output does not influence what is differentiated (for example the primal
-    output that the user's fwd recomputes inside a gradient) is harmless.
-    """
-
-
-_NO_TANGENT = _NoTangent()
-
-
-def _check_no_custom_vjp(x_dots):
-    if any(t is _NO_TANGENT for t in x_dots):
-        raise calls.custom_vjp_forward_mode_error()
-
-
-def _jvp_eqn(eqn, xs, x_dots, call_site):
-    name = eqn.primitive.name
-    if name == "jit":  # walk the inner program inline
-        inner = eqn.params["jaxpr"]
-        return jvp_jaxpr(inner.jaxpr, inner.consts, xs, x_dots, call_site or eqn)
-    if name == "custom_jvp_call":
-        return calls.custom_jvp(eqn.params, xs, x_dots)
-    if name == "custom_vjp_call":
-        outs = bind(eqn, xs)
-        return outs, [_NO_TANGENT if is_float(o) else None for o in outs]
-    if name not in JVP_RULES:
-        raise unsupported(eqn, "JVP", call_site)
-    outs = bind(eqn, xs)
-    out_dot = push_tangent(eqn.primitive, eqn.params, x_dots, xs, outs[0])
-    return outs, [out_dot if is_float(outs[0]) else None]
 
 
 def jvp(fun, primals, tangents, has_aux: bool = False):
@@ -98,7 +67,7 @@ def jvp(fun, primals, tangents, has_aux: bool = False):
     traced = trace(fun, primals, has_aux)
     flat = traced.flat_primals
     outs, out_dots = jvp_jaxpr(traced.jaxpr.jaxpr, traced.jaxpr.consts, flat, flat_dots)
-    _check_no_custom_vjp(out_dots[: traced.num_out])
+    check_not_poisoned(out_dots[: traced.num_out])
     return _package(traced, outs, out_dots)
 
 
@@ -118,10 +87,7 @@ def linearize(fun, *primals):
       ``(primals_out, f_jvp)`` where ``f_jvp(*tangents)`` returns the output tangent.
     """
     traced = trace(fun, primals)
-    flat = traced.flat_primals
-    in_slots = [i if is_float(x) else None for i, x in enumerate(flat)]
-    entries: list = []
-    outs, out_slots = tape.record(traced.jaxpr.jaxpr, traced.jaxpr.consts, flat, in_slots, entries)
+    entries, outs, out_slots, in_slots = tape.sweep(traced)
 
     def f_jvp(*tangents):
         flat_dots = _checks.tangents(primals, tangents, "linearize")

@@ -13,8 +13,8 @@ import jax
 from jax import tree_util
 
 from . import _checks, tape
+from ._dtypes import zero_tangent
 from ._trace import trace
-from .rules import is_float, zero_tangent
 
 
 def vjp_flat(fun, flat_primals, active=None):
@@ -30,20 +30,12 @@ def vjp_flat(fun, flat_primals, active=None):
       (``None`` for zero) and returns input cotangents, ``None`` where zero.
     """
     traced = trace(lambda *xs: list(fun(*xs)), tuple(flat_primals))
-    entries, outs, out_slots, in_slots = _sweep(traced, traced.flat_primals, active)
+    entries, outs, out_slots, in_slots = tape.sweep(traced, active)
 
     def pullback(cts):
         return tape.backward(entries, out_slots, list(cts), in_slots)
 
     return outs, pullback
-
-
-def _sweep(traced, flat, active=None):
-    active = active if active is not None else [True] * len(flat)
-    in_slots = [i if a and is_float(x) else None for i, (x, a) in enumerate(zip(flat, active))]
-    entries: list = []
-    outs, out_slots = tape.record(traced.jaxpr.jaxpr, traced.jaxpr.consts, flat, in_slots, entries)
-    return entries, outs, out_slots, in_slots
 
 
 def vjp(fun, *primals, has_aux: bool = False):
@@ -64,7 +56,7 @@ def vjp(fun, *primals, has_aux: bool = False):
     """
     traced = trace(fun, primals, has_aux)
     flat = traced.flat_primals
-    entries, outs, out_slots, in_slots = _sweep(traced, flat)
+    entries, outs, out_slots, in_slots = tape.sweep(traced)
     n = traced.num_out
 
     def pullback(ct):

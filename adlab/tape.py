@@ -6,9 +6,9 @@ it reads and writes and the primal values its rule needs later (its inputs and i
 the residuals). Nested ``jit`` calls are walked inline, so the tape is always flat.
 
 * ``backward`` walks the tape in reverse: each entry turns its upstream cotangent into
-  downstream cotangents with its VJP rule, and cotangents that reach one slot from several
+  downstream cotangents with its rule, and cotangents that reach one slot from several
   consumers are summed.
-* ``forward`` walks it in order, pushing tangents with the JVP rules and reusing the stored
+* ``forward`` walks it in order, pushing tangents with the rules and reusing the stored
   primal values instead of recomputing them.
 
 A slot is an integer naming one differentiable value; ``None`` marks a value that does not
@@ -23,17 +23,9 @@ from typing import Any
 
 from jax import lax
 
+from ._dtypes import carries_derivative
 from ._trace import bind, live_equations, read_pair
-from .rules import (
-    JVP_RULES,
-    NONDIFF,
-    VJP_RULES,
-    calls,
-    is_float,
-    pull_cotangent,
-    push_tangent,
-    unsupported,
-)
+from .rules import handler_for
 
 
 @dataclass
@@ -41,84 +33,84 @@ class Entry:
     """One active equation on the tape.
 
     Attributes:
-      prim: the JAX primitive.
-      params: its params (as in the jaxpr).
+      handler: the rule (or call handler) that pushes and pulls through it.
+      eqn: the jaxpr equation (its primitive and params).
       in_slots / out_slots: where its inputs come from and its outputs go.
-      primals / outs: the residuals: primal inputs and outputs, kept for the rules.
-      custom: for custom_vjp calls, the (residuals, bwd) pair that fwd returned.
+      primals / outs: the residuals: primal inputs and outputs, kept for the rule.
+      extra: whatever else the handler keeps (custom_vjp: fwd's residuals and bwd).
     """
 
-    prim: Any
-    params: dict
+    handler: Any
+    eqn: Any = field(repr=False)
     in_slots: list
     out_slots: list
-    primals: list
-    outs: list
-    custom: Any = field(default=None, repr=False)
-
-    def push(self, x_dots: list) -> list:
-        """Output tangents from input tangents (``None`` = zero)."""
-        name = self.prim.name
-        if name == "custom_jvp_call":
-            return calls.custom_jvp(self.params, self.primals, x_dots)[1]
-        if name == "custom_vjp_call":
-            raise calls.custom_vjp_forward_mode_error()
-        return [push_tangent(self.prim, self.params, x_dots, self.primals, self.outs[0])]
-
-    def pull(self, cts: list) -> list:
-        """Input cotangents from output cotangents (``None`` = zero or not needed)."""
-        name = self.prim.name
-        needs = [s is not None for s in self.in_slots]
-        if name == "custom_jvp_call":
-            return _transpose_custom_jvp(self.params, self.primals, self.outs, cts, needs)
-        if name == "custom_vjp_call":
-            res, bwd = self.custom
-            return calls.custom_vjp_backward(bwd, res, self.outs, cts)
-        return pull_cotangent(self.prim, self.params, cts[0], self.primals, self.outs[0], needs)
+    primals: list = field(repr=False)
+    outs: list = field(repr=False)
+    extra: Any = field(default=None, repr=False)
 
 
-def record(jaxpr, consts, args, in_slots, tape: list, slots=None, call_site=None):
-    """Evaluates ``jaxpr`` on ``args``, appending its active equations to ``tape``.
+class Recorder:
+    """Evaluates jaxprs while appending their active equations to a tape.
 
-    Args:
-      jaxpr: an open jaxpr.
-      consts: values of its constvars (never differentiated at this level).
-      args: values of its invars.
-      in_slots: a slot per invar, ``None`` for inputs that are not differentiated.
-      tape: the list the entries are appended to.
-      slots: the counter that hands out fresh slots (shared by nested calls).
+    Attributes:
+      tape: the list of entries, in evaluation order.
       call_site: the outermost jit equation being walked, for error messages.
-
-    Returns:
-      (outs, out_slots) for the jaxpr's outvars.
     """
-    slots = slots if slots is not None else itertools.count(len(in_slots))
-    env = {v: (c, None) for v, c in zip(jaxpr.constvars, consts)}
-    env.update(zip(jaxpr.invars, zip(args, in_slots)))
-    for eqn in live_equations(jaxpr):
-        xs, x_slots = _unzip([read_pair(env, v) for v in eqn.invars], len(eqn.invars))
-        name = eqn.primitive.name
-        if all(s is None for s in x_slots) or name in NONDIFF:
-            outs, o_slots = bind(eqn, xs), [None] * len(eqn.outvars)
-        elif name == "jit":
-            inner = eqn.params["jaxpr"]
-            site = call_site or eqn
-            outs, o_slots = record(inner.jaxpr, inner.consts, xs, x_slots, tape, slots, site)
-        else:
-            custom = None
-            if name == "custom_vjp_call":
-                active = [s is not None for s in x_slots]
-                outs, res, bwd = calls.custom_vjp_forward(eqn.primitive, eqn.params, xs, active)
-                custom = (res, bwd)
-            elif name == "custom_jvp_call" or (name in JVP_RULES and name in VJP_RULES):
-                outs = bind(eqn, xs)
+
+    def __init__(self, tape: list, first_slot: int, call_site=None, slots=None):
+        self.tape = tape
+        self.call_site = call_site
+        self._slots = slots if slots is not None else itertools.count(first_slot)
+
+    def walk(self, jaxpr, consts, args, in_slots, call_site=None):
+        """Evaluates an open jaxpr and records it: (outs, out_slots) for its outvars.
+
+        ``call_site`` is given when walking into a jit equation; the outermost one is kept.
+        """
+        inner = self
+        if call_site is not None and self.call_site is None:
+            inner = Recorder(self.tape, 0, call_site, self._slots)
+        env = {v: (c, None) for v, c in zip(jaxpr.constvars, consts)}
+        env.update(zip(jaxpr.invars, zip(args, in_slots)))
+        for eqn in live_equations(jaxpr):
+            xs, x_slots = _unzip([read_pair(env, v) for v in eqn.invars], len(eqn.invars))
+            active = any(s is not None for s in x_slots)
+            handler = handler_for(eqn, active, "VJP", inner.call_site)
+            if handler is None:  # no derivative flows through this equation
+                outs, o_slots = bind(eqn, xs), [None] * len(eqn.outvars)
             else:
-                raise unsupported(eqn, "VJP", call_site)
-            o_slots = [next(slots) if is_float(o) else None for o in outs]
-            tape.append(Entry(eqn.primitive, eqn.params, x_slots, o_slots, xs, outs, custom))
-        env.update(zip(eqn.outvars, zip(outs, o_slots)))
-    outs, out_slots = _unzip([read_pair(env, v) for v in jaxpr.outvars], len(jaxpr.outvars))
-    return outs, out_slots
+                outs, o_slots = handler.record(eqn, xs, x_slots, inner)
+            env.update(zip(eqn.outvars, zip(outs, o_slots)))
+        return _unzip([read_pair(env, v) for v in jaxpr.outvars], len(jaxpr.outvars))
+
+    def append(self, handler, eqn, in_slots, primals, outs, extra=None) -> list:
+        """Appends an entry; returns the fresh slots of the outputs that carry a derivative."""
+        out_slots = [next(self._slots) if carries_derivative(o) else None for o in outs]
+        self.tape.append(Entry(handler, eqn, in_slots, out_slots, primals, outs, extra))
+        return out_slots
+
+
+def input_slots(flat, active=None) -> list:
+    """A slot per input leaf: its index if it is differentiated, else ``None``.
+
+    Raises UnsupportedDtypeError for an input (complex...) whose derivative adlab cannot
+    compute.
+    """
+    active = active if active is not None else [True] * len(flat)
+    return [
+        i if a and carries_derivative(x, f"input leaf {i} of the function") else None
+        for i, (x, a) in enumerate(zip(flat, active))
+    ]
+
+
+def sweep(traced, active=None):
+    """The forward sweep over a traced function: (tape, outs, out_slots, in_slots)."""
+    flat = traced.flat_primals
+    in_slots = input_slots(flat, active)
+    entries: list = []
+    recorder = Recorder(entries, len(flat))
+    outs, out_slots = recorder.walk(traced.jaxpr.jaxpr, traced.jaxpr.consts, flat, in_slots)
+    return entries, outs, out_slots, in_slots
 
 
 def backward(tape: list, out_slots: list, out_cts: list, in_slots: list) -> list:
@@ -136,7 +128,7 @@ def backward(tape: list, out_slots: list, out_cts: list, in_slots: list) -> list
         upstream = [ct.pop(s, None) if s is not None else None for s in entry.out_slots]
         if all(c is None for c in upstream):
             continue  # nothing flows back through this equation
-        for slot, downstream in zip(entry.in_slots, entry.pull(upstream)):
+        for slot, downstream in zip(entry.in_slots, entry.handler.pull_entry(entry, upstream)):
             accumulate(slot, downstream)
     return [ct.get(s) if s is not None else None for s in in_slots]
 
@@ -148,7 +140,7 @@ def forward(tape: list, in_slots: list, in_dots: list, out_slots: list) -> list:
         x_dots = [dot.get(s) if s is not None else None for s in entry.in_slots]
         if all(t is None for t in x_dots):
             continue
-        for slot, t in zip(entry.out_slots, entry.push(x_dots)):
+        for slot, t in zip(entry.out_slots, entry.handler.push_entry(entry, x_dots)):
             if slot is not None and t is not None:
                 dot[slot] = t
     return [dot.get(s) if s is not None else None for s in out_slots]
@@ -159,17 +151,3 @@ def _unzip(pairs, n):
         return [], []
     a, b = zip(*pairs)
     return list(a), list(b)
-
-
-def _transpose_custom_jvp(params, primals, outs, cts, needs):
-    # The custom rule's tangent map is linear in the tangents: transpose it with adlab's
-    # own VJP at zero tangents.
-    from .reverse import vjp_flat
-
-    n = params["num_consts"]
-    args = primals[n:]
-    tangent_map = calls.custom_jvp_tangent_map(params, primals)
-    zeros = [calls.zero_tangent(x) for x in args]
-    _, pullback = vjp_flat(tangent_map, zeros, active=needs[n:])
-    cts = [calls.zero_tangent(o) if c is None else c for c, o in zip(cts, outs)]
-    return [None] * n + pullback(cts)

@@ -12,13 +12,19 @@ import types
 __all__ = ["available", "load"]
 
 
+# Modules of this package that are tools, not experiments.
+TOOLS = frozenset({"readme"})
+
+
 def available() -> list[str]:
-    """Returns the names of all experiments (modules in this package not starting with "_").
+    """Returns the names of all experiments (modules in this package not starting with "_",
+    apart from the tools: ``readme`` regenerates the README's generated sections).
 
     Returns:
       The sorted experiment names.
     """
-    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    names = (m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    return sorted(n for n in names if n not in TOOLS)
 
 
 def load(name: str) -> types.ModuleType:

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from adlab import docs
+from experiments import readme as docs
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -22,7 +22,7 @@ def test_readme_opens_with_exactly_two_commands():
 
 def test_generated_sections_are_current():
     text = README.read_text()
-    assert docs.render(text) == text, "run `python -m adlab.docs` to regenerate the README"
+    assert docs.render(text) == text, "run `python -m experiments.readme` to regenerate the README"
 
 
 def test_readme_example_runs_and_agrees_with_jax():

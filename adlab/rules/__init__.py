@@ -1,34 +1,32 @@
-"""adlab's rule tables: how each primitive pushes tangents forward and pulls cotangents back.
+"""adlab's rule table: how each primitive pushes tangents forward and pulls cotangents back.
 
-There is one table per transformation (the HIPS/autograd layout) and one module per primitive
-family (``elementwise``, ``structural``, ``linalg``); each rule is registered right under its
-function. ``calls`` holds the helpers for the call primitives (jit, custom_jvp_call,
-custom_vjp_call), which the interpreters walk inline.
+Every primitive in the set has one :class:`Rule` in ``RULES`` (the call primitives have a
+handler with the same interface, registered by ``adlab.calls``). The rules of one family
+live in one module (``elementwise``, ``structural``, ``linalg``), each registered right
+under its function by one of the builders below:
 
-A rule never sees a symbolic zero: the interpreters skip arguments whose tangent or
-cotangent is ``None`` (known to be zero) and only call the rules they need.
+* ``defelementwise(name, *partials)``: a diagonal local Jacobian. One expression
+  ``partial(g, out, *primals)`` = ``g * d out / d x_i`` serves both modes (``g`` is a
+  tangent or a cotangent); ``None`` marks an argument with zero derivative.
+* ``deflinear(name, *transposes)``: a primitive linear in its one operand. Its tangent is the
+  same primitive with the same params on the operand's tangent; ``transpose(ct, out,
+  *primals)`` is its adjoint.
+* ``defrule(name, jvps, vjps)``: separate per-argument JVP terms (summed) and VJPs.
+* ``defwhole(name, jvp, vjp)``: rules that see every argument at once: ``jvp(tangents, out,
+  *primals)`` returns the output tangent and ``vjp(ct, out, *primals, needs)`` one
+  cotangent per argument.
+* ``defzero(*names)``: outputs that carry no derivative (comparisons, sign...).
 
-JVP rules (``JVP_RULES[name]``), one of
-  * a tuple of per-argument rules ``rule(x_dot, out, *primals, **params)``. Each returns
-    that argument's contribution to the output tangent, and the interpreter adds them up.
-    ``None`` in the tuple marks an argument with zero derivative (the predicate of
-    ``select_n``).
-  * ``LINEAR``: the primitive is linear in its operand, so its tangent is the same
-    primitive, with the same params, applied to the operand's tangent.
-  * a whole rule ``rule(tangents, out, *primals, **params)`` for primitives whose tangent
-    is not a sum of per-argument terms (``select_n``, ``concatenate``). ``tangents`` may
-    hold ``None``.
+Every rule states the params it handles (``params={"axes": ANY, "out_sharding": UNSET}``).
+An equation with a param the rule does not list, or a value its check rejects, raises
+:class:`UnsupportedParamError` instead of being differentiated as if the param were not
+there.
 
-VJP rules (``VJP_RULES[name]``) are a tuple of per-argument rules
-``rule(ct, out, *primals, **params)`` that return the cotangent of that argument. The
-backward sweep calls only the rules of arguments that need a cotangent, so the
-cotangent of a constant weight matrix is never computed. Variadic primitives
-(``select_n``, ``concatenate``) register a whole rule
-``rule(ct, out, *primals, needs, **params)`` that returns one cotangent per argument.
-
-Elementwise rules may return a value with the full output shape for a rank-0 operand
-(``x * 2.0`` has a scalar literal); the interpreters broadcast tangents up and sum
-cotangents down, so the rules stay one-liners.
+A rule never sees a symbolic zero: ``None`` (known to be zero) tangents and cotangents are
+skipped, and only the cotangents of arguments that need one (``needs``) are computed.
+Elementwise rules may return a term with the full output shape for an operand that was
+implicitly broadcast (a rank-0 literal, a size-1 axis); tangents are broadcast up and
+cotangents summed down here, so the rules stay one-liners.
 
 Every rule emits only primitives that are themselves in the set, so adlab can
 differentiate its own output to any order.
@@ -36,140 +34,242 @@ differentiate its own output to any order.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-import jax.numpy as jnp
-import numpy as np
-from jax import dtypes, lax
+from jax import lax
 
-JVP_RULES: dict[str, Any] = {}
-VJP_RULES: dict[str, tuple[Callable | None, ...]] = {}
-# Primitives whose outputs have zero derivative (comparisons, sign, stop_gradient, iota...).
-NONDIFF: set[str] = set()
-# The call primitives the interpreters walk inline (see calls.py).
-CALLS = ("jit", "custom_jvp_call", "custom_vjp_call")
+from .._dtypes import carries_derivative
+from .._errors import UnsupportedParamError, UnsupportedPrimitiveError, where
+from .._trace import bind
 
-LINEAR = "linear"
+ANY = lambda value: True  # noqa: E731  (every value of this param is handled)
+UNSET = lambda value: value is None  # noqa: E731  (only the default, None, is handled)
 
-
-def defjvp(name: str, *rules) -> None:
-    """Registers per-argument JVP rules (or one of ``LINEAR`` / a whole rule)."""
-    JVP_RULES[name] = rules[0] if len(rules) == 1 and not callable(rules[0]) else rules
+HANDLERS: dict[str, Any] = {}
+"""Primitive name -> its Rule (or call handler). The set adlab differentiates."""
 
 
-def defjvp_whole(name: str, rule: Callable) -> None:
-    """Registers a JVP rule that takes every tangent at once (``None`` for zeros)."""
-    JVP_RULES[name] = rule
+@dataclass(frozen=True, eq=False)
+class Rule:
+    """How one primitive is differentiated, in both modes.
 
-
-def defvjp(name: str, *rules: Callable | None) -> None:
-    """Registers one cotangent rule per argument; ``None`` means zero cotangent."""
-    VJP_RULES[name] = rules
-
-
-def defvjp_whole(name: str, rule: Callable) -> None:
-    """Registers a VJP rule that returns every argument's cotangent at once."""
-    VJP_RULES[name] = rule
-
-
-def defelementwise(name: str, *rules: Callable | None) -> None:
-    """Registers per-argument rules of an elementwise primitive for both modes.
-
-    An elementwise op has a diagonal local Jacobian, so its tangent contribution
-    ``x_dot * d out/dx`` and its cotangent ``ct * d out/dx`` are the same expression.
+    Attributes:
+      name: the primitive's name.
+      jvp: ``jvp(tangents, out, *primals, **params)`` -> output tangent or ``None``;
+        ``None`` for a linear rule (the primitive itself) or a zero-derivative one.
+      vjp: ``vjp(ct, out, *primals, needs, **params)`` -> one cotangent per argument.
+      params: param name -> check of its value; ``None`` for a zero-derivative rule,
+        which holds whatever the params are.
+      kind: how the rule is written, for the README's table.
+      linear: the tangent is the primitive itself applied to the operand's tangent.
     """
-    JVP_RULES[name] = rules
-    VJP_RULES[name] = rules
+
+    name: str
+    jvp: Callable | None
+    vjp: Callable | None
+    params: Mapping[str, Callable[[Any], bool]] | None
+    kind: str
+    linear: bool = False
+    transparent: bool = field(default=False, init=False)  # walked inline (calls only)
+
+    @property
+    def zero(self) -> bool:
+        """Whether the outputs carry no derivative, whatever the inputs."""
+        return self.kind == "zero"
+
+    def check_params(self, eqn, call_site=None) -> None:
+        """Raises UnsupportedParamError unless every param of ``eqn`` is handled."""
+        if self.params is not None:
+            check_params(self.name, self.params, eqn, call_site)
+
+    # --- The interpreters' interface (shared with the call handlers) ---------------------
+
+    def push(self, prim, params, x_dots, primals, outs) -> list:
+        """Output tangents (one, ``None`` if zero) from input tangents."""
+        if self.linear:
+            (x_dot,) = x_dots
+            return [prim.bind(x_dot, **params)]
+        return [self.jvp(x_dots, outs[0], *primals, **params)]
+
+    def pull(self, params, cts, primals, outs, needs) -> list:
+        """Input cotangents (``None`` where zero or not needed) from output cotangents."""
+        in_cts = self.vjp(cts[0], outs[0], *primals, needs=needs, **params)
+        return [c if need else None for c, need in zip(in_cts, needs)]
+
+    def jvp_eqn(self, eqn, xs, x_dots, call_site, walk):
+        """Evaluates one equation with tangents: (outs, out tangents)."""
+        outs = bind(eqn, xs)
+        return outs, self.push(eqn.primitive, eqn.params, x_dots, xs, outs)
+
+    def record(self, eqn, xs, x_slots, recorder):
+        """Evaluates one equation and appends it to the tape: (outs, out slots)."""
+        outs = bind(eqn, xs)
+        return outs, recorder.append(self, eqn, x_slots, xs, outs)
+
+    def push_entry(self, entry, x_dots) -> list:
+        return self.push(entry.eqn.primitive, entry.eqn.params, x_dots, entry.primals, entry.outs)
+
+    def pull_entry(self, entry, cts) -> list:
+        needs = [s is not None for s in entry.in_slots]
+        return self.pull(entry.eqn.params, cts, entry.primals, entry.outs, needs)
 
 
-def defnondiff(*names: str) -> None:
-    """Marks primitives whose outputs carry zero derivative."""
-    NONDIFF.update(names)
+def check_params(name: str, accepted: Mapping, eqn, call_site=None) -> None:
+    """Raises UnsupportedParamError unless ``accepted`` lists and accepts every param."""
+    for key, value in eqn.params.items():
+        accepts = accepted.get(key)
+        if accepts is None or not accepts(value):
+            raise UnsupportedParamError(
+                f"adlab's rule for '{name}' does not handle {key}={value!r} (from "
+                f"{where(eqn, call_site)}); it handles these params: "
+                f"{', '.join(sorted(accepted)) or 'none'}, with the values JAX uses by "
+                "default. Differentiate that operation with jax.grad / jax.jvp, or write "
+                "it without that option.",
+                name,
+            )
 
 
-class UnsupportedPrimitiveError(NotImplementedError):
-    """A primitive outside adlab's closed set had to be differentiated."""
-
-
-def unsupported(eqn, mode: str, call_site=None) -> UnsupportedPrimitiveError:
-    """Builds the error for an equation whose primitive adlab cannot differentiate.
-
-    ``call_site`` is the outermost ``jit`` equation the primitive was found in, if any:
-    library code such as ``jnp.cumsum`` wraps its primitive in a jit, and the user's line
-    is the call of that jit.
-    """
-    from jax._src import source_info_util  # only for a readable location
-
-    where = ""
-    for site in (eqn, call_site):
-        if site is not None and not where:
-            where = source_info_util.summarize(site.source_info)
-    where = where or "an unknown location"
-    return UnsupportedPrimitiveError(
-        f"adlab has no {mode} rule for the primitive '{eqn.primitive.name}' "
-        f"(from {where}). adlab differentiates a closed set of primitives: "
-        f"{', '.join(sorted(supported()))}. Rewrite that part with supported "
-        "operations, or wrap it in jax.custom_jvp / jax.custom_vjp to give it a rule."
-    )
-
-
-def is_float(x) -> bool:
-    """Whether a value (or aval) has a floating dtype, i.e. can carry a derivative."""
-    return dtypes.issubdtype(lax.dtype(x) if not hasattr(x, "dtype") else x.dtype, jnp.floating)
-
-
-def zero_tangent(x):
-    """A zero tangent for ``x``: zeros of its dtype, or JAX's float0 for integer values."""
-    if is_float(x):
-        return lax.full_like(x, 0)
-    return np.zeros(np.shape(x), dtypes.float0)
+def register(handler) -> None:
+    """Adds a rule or a call handler to the set."""
+    HANDLERS[handler.name] = handler
 
 
 def supported() -> frozenset[str]:
     """The names of every primitive adlab can differentiate."""
-    return frozenset(JVP_RULES) | frozenset(NONDIFF) | frozenset(CALLS)
+    return frozenset(HANDLERS)
+
+
+def unsupported(eqn, mode: str, call_site=None) -> UnsupportedPrimitiveError:
+    """Builds the error for an equation whose primitive adlab cannot differentiate."""
+    name = eqn.primitive.name
+    return UnsupportedPrimitiveError(
+        f"adlab has no {mode} rule for the primitive '{name}' (from "
+        f"{where(eqn, call_site)}). adlab differentiates a closed set of primitives: "
+        f"{', '.join(sorted(supported()))}. Rewrite that part with supported "
+        "operations, or wrap it in jax.custom_jvp / jax.custom_vjp to give it a rule.",
+        name,
+    )
+
+
+def handler_for(eqn, active: bool, mode: str, call_site=None):
+    """The rule or call handler that differentiates ``eqn``, or ``None`` if none is needed.
+
+    None is needed when no input carries a derivative (``active`` is False), when no
+    output can carry one (every output is an integer or a boolean, as for ``argmax``, or
+    there are none, as for ``debug_print``), or when the rule says the derivative is zero.
+
+    Raises:
+      UnsupportedDtypeError: a derivative would flow into a complex (or other unsupported)
+        output.
+      UnsupportedPrimitiveError: the primitive is outside the set.
+      UnsupportedParamError: the rule does not handle one of the equation's params.
+    """
+    if not active:
+        return None
+    handler = HANDLERS.get(eqn.primitive.name)
+    if handler is None or not handler.transparent:
+        origin = f"the output of '{eqn.primitive.name}' (from {where(eqn, call_site)})"
+        carried = [carries_derivative(v.aval, origin, eqn.primitive.name) for v in eqn.outvars]
+        if not any(carried):
+            return None
+    if handler is None:
+        raise unsupported(eqn, mode, call_site)
+    if handler.zero:
+        return None
+    handler.check_params(eqn, call_site)
+    return handler
+
+
+class Poisoned:
+    """A tangent that must not be used: using it raises ``error()``.
+
+    The outputs of a custom_vjp function have no tangent in forward mode. As in JAX, the
+    error is raised only when such a tangent is used, so a custom_vjp call whose output
+    does not influence what is differentiated is harmless.
+    """
+
+    def __init__(self, error: Callable[[], Exception]):
+        self.error = error
+
+
+def check_not_poisoned(x_dots) -> None:
+    """Raises the error of the first poisoned tangent among ``x_dots``."""
+    for t in x_dots:
+        if isinstance(t, Poisoned):
+            raise t.error()
 
 
 # ---------------------------------------------------------------------------------------
-# Applying one rule (shared by the JVP interpreter, linearize and the backward sweep)
+# Builders: each turns one way of writing a rule into a Rule
 # ---------------------------------------------------------------------------------------
 
 
-def push_tangent(eqn_prim, params, tangents, primals, out):
-    """The output tangent of one equation, or ``None`` if it is zero."""
-    rule = JVP_RULES[eqn_prim.name]
-    if rule is LINEAR:
-        (x_dot,) = tangents
-        return eqn_prim.bind(x_dot, **params)
-    if callable(rule):
-        return rule(tangents, out, *primals, **params)
+def _sum_terms(terms, out):
     total = None
-    for arg_rule, x_dot in zip(rule, tangents):
-        if x_dot is None or arg_rule is None:
-            continue
-        term = _match_shape(arg_rule(x_dot, out, *primals, **params), out)
+    for term in terms:
+        term = match_shape(term, out)
         if term is not None:
             total = term if total is None else lax.add(total, term)
     return total
 
 
-def pull_cotangent(eqn_prim, params, ct, primals, out, needs):
-    """The cotangents of one equation's inputs (``None`` where not needed or zero)."""
-    rules = VJP_RULES[eqn_prim.name]
-    if callable(rules):
-        cts = rules(ct, out, *primals, needs=needs, **params)
-        return [c if need else None for c, need in zip(cts, needs)]
-    cts = []
-    for arg_rule, x, need in zip(rules, primals, needs):
-        if not need or arg_rule is None:
-            cts.append(None)
-            continue
-        cts.append(_unbroadcast(arg_rule(ct, out, *primals, **params), x))
-    return cts
+def _jvp_from(partials):
+    def jvp(tangents, out, *primals, **params):
+        terms = (
+            rule(x_dot, out, *primals, **params)
+            for rule, x_dot in zip(partials, tangents)
+            if rule is not None and x_dot is not None
+        )
+        return _sum_terms(terms, out)
+
+    return jvp
 
 
-def _match_shape(x_dot, out):
+def _vjp_from(transposes):
+    def vjp(ct, out, *primals, needs, **params):
+        return [
+            unbroadcast(rule(ct, out, *primals, **params), x) if need and rule else None
+            for rule, x, need in zip(transposes, primals, needs)
+        ]
+
+    return vjp
+
+
+def defelementwise(name: str, *partials: Callable | None, params=None) -> None:
+    """Registers an elementwise primitive: ``partial(g, out, *x)`` = g * d out/d x_i."""
+    register(Rule(name, _jvp_from(partials), _vjp_from(partials), params or {}, "elementwise"))
+
+
+def deflinear(name: str, *transposes: Callable | None, params=None) -> None:
+    """Registers a primitive linear in its operand: its tangent is itself on the tangent."""
+    register(Rule(name, None, _vjp_from(transposes), params or {}, "linear", linear=True))
+
+
+def defrule(name: str, jvps, vjps, params=None) -> None:
+    """Registers per-argument JVP terms (summed) and per-argument VJPs."""
+    register(Rule(name, _jvp_from(jvps), _vjp_from(vjps), params or {}, "per argument"))
+
+
+def defwhole(name: str, jvp: Callable, vjp: Callable, params=None) -> None:
+    """Registers rules that take every argument's tangent (cotangent) at once."""
+    register(Rule(name, jvp, vjp, params or {}, "whole"))
+
+
+def defzero(*names: str) -> None:
+    """Registers primitives whose outputs carry zero derivative, whatever their params."""
+    for name in names:
+        register(Rule(name, None, None, None, "zero"))
+
+
+# ---------------------------------------------------------------------------------------
+# Implicit broadcasting in jaxprs
+# ---------------------------------------------------------------------------------------
+
+
+def match_shape(x_dot, out):
     """Broadcasts a tangent term from a smaller operand up to the output's shape.
 
     Elementwise equations in a jaxpr may mix a rank-0 operand (``x * 2.0``) or size-1
@@ -177,19 +277,26 @@ def _match_shape(x_dot, out):
     """
     if x_dot is None or x_dot.shape == out.shape:
         return x_dot
-    lead = out.ndim - x_dot.ndim
+    lead = out.ndim - x_dot.ndim  # broadcast_in_dim stretches size-1 axes itself
     return lax.broadcast_in_dim(x_dot, out.shape, tuple(range(lead, out.ndim)))
 
 
-def _unbroadcast(ct, x):
+def unbroadcast(ct, x):
     """Sums a cotangent down to an operand that was implicitly broadcast (the adjoint)."""
-    if ct is None or ct.shape == x.shape:
+    shape = tuple(getattr(x, "shape", ()))
+    if ct is None or ct.shape == shape:
         return ct
-    lead = ct.ndim - len(x.shape)
-    stretched = [lead + i for i, n in enumerate(x.shape) if n == 1 and ct.shape[lead + i] != 1]
+    lead = ct.ndim - len(shape)
+    stretched = [lead + i for i, n in enumerate(shape) if n == 1 and ct.shape[lead + i] != 1]
     summed = lax.reduce_sum(ct, (*range(lead), *stretched))
-    return lax.reshape(summed, tuple(x.shape)) if summed.shape != tuple(x.shape) else summed
+    return lax.reshape(summed, shape) if summed.shape != shape else summed
 
 
-# Register the tables. Imported for their side effects, in family order.
-from . import elementwise, linalg, structural  # noqa: E402,F401
+# Register the tables: each family module registers its rules when imported.
+FAMILIES: dict[str, str] = {}
+"""Primitive name -> the family module its rule is written in."""
+
+for _family in ("elementwise", "structural", "linalg"):
+    _before = set(HANDLERS)
+    importlib.import_module(f"{__name__}.{_family}")
+    FAMILIES.update(dict.fromkeys(set(HANDLERS) - _before, _family))

@@ -9,38 +9,49 @@ of non-differentiability, these rules pick the same one.
 
 from jax import lax
 
-from . import defelementwise, defjvp_whole, defnondiff, defvjp, defvjp_whole, is_float
+from . import ANY, UNSET, defelementwise, defwhole, defzero, match_shape
+
+# The transcendental primitives carry an `accuracy` param. The rules below compute their
+# derivatives at the default accuracy, so only the default (None) is handled.
+ACCURACY = {"accuracy": UNSET}
 
 
 def _zeros(x):
     return lax.full_like(x, 0)
 
 
+def _ones(x):
+    return lax.full_like(x, 1)
+
+
 # --- Linear ops -------------------------------------------------------------------------
 
 # d(-x) = -dx
-defelementwise("neg", lambda g, out, x, **_: lax.neg(g))
+defelementwise("neg", lambda g, out, x: lax.neg(g))
 
 # d(x + y) = dx + dy.  add_any is the sum JAX itself emits when cotangents fan in.
 for _name in ("add", "add_any"):
-    defelementwise(_name, lambda g, out, x, y, **_: g, lambda g, out, x, y, **_: g)
+    defelementwise(_name, lambda g, out, x, y: g, lambda g, out, x, y: g)
 
 # d(x - y) = dx - dy
-defelementwise("sub", lambda g, out, x, y, **_: g, lambda g, out, x, y, **_: lax.neg(g))
+defelementwise("sub", lambda g, out, x, y: g, lambda g, out, x, y: lax.neg(g))
 
 
 # --- Products and quotients -------------------------------------------------------------
 
-# d(x y) = y dx + x dy
+# d(x y) = y dx + x dy.  A mixed-precision multiply (`out_dtype`) is not handled yet.
 defelementwise(
-    "mul", lambda g, out, x, y, **_: lax.mul(g, y), lambda g, out, x, y, **_: lax.mul(x, g)
+    "mul",
+    lambda g, out, x, y, **_: lax.mul(g, y),
+    lambda g, out, x, y, **_: lax.mul(x, g),
+    params={"out_dtype": UNSET},
 )
 
 # d(x / y) = dx / y - x / y^2 dy
 defelementwise(
     "div",
-    lambda g, out, x, y, **_: lax.div(g, y),
-    lambda g, out, x, y, **_: lax.mul(lax.mul(lax.neg(g), x), lax.integer_pow(y, -2)),
+    lambda g, out, x, y: lax.div(g, y),
+    lambda g, out, x, y: lax.mul(lax.mul(lax.neg(g), x), lax.integer_pow(y, -2)),
 )
 
 
@@ -57,25 +68,26 @@ def _integer_pow(g, out, x, *, y):
     return lax.mul(g, lax.mul(lax.full_like(x, y), local))
 
 
-defelementwise("integer_pow", _integer_pow)
+defelementwise("integer_pow", _integer_pow, params={"y": ANY})
 
 # d x^2 = 2 x dx
-defelementwise("square", lambda g, out, x, **_: lax.mul(g, lax.mul(lax.full_like(x, 2), x)))
+defelementwise("square", lambda g, out, x: lax.mul(g, lax.mul(lax.full_like(x, 2), x)))
 
 
 def _pow_base(g, out, x, y):
-    # d x^y / dx = y x^(y-1).  JAX's convention for integer exponents: 0 where y == 0.
+    # d x^y / dx = y x^(y-1).  JAX's convention for integer exponents: 0 where y == 0,
+    # computed at the broadcast shape of x and y (either may have size-1 axes).
     if lax.dtype(y).kind in "iu":
-        y = lax.convert_element_type(y, lax.dtype(out))
-        y_full = lax.broadcast_in_dim(y, out.shape, ()) if y.shape != out.shape else y
-        jac = lax.mul(y_full, lax.pow(x, lax.sub(y_full, lax.full_like(y_full, 1))))
-        return lax.mul(g, lax.select(lax.eq(y_full, lax.full_like(y_full, 0)), _zeros(jac), jac))
-    return lax.mul(g, lax.mul(y, lax.pow(x, lax.sub(y, lax.full_like(y, 1)))))
+        y = match_shape(lax.convert_element_type(y, lax.dtype(out)), out)
+        x = match_shape(x, out)
+        jac = lax.mul(y, lax.pow(x, lax.sub(y, _ones(y))))
+        return lax.mul(g, lax.select(lax.eq(y, _zeros(y)), _zeros(jac), jac))
+    return lax.mul(g, lax.mul(y, lax.pow(x, lax.sub(y, _ones(y)))))
 
 
 def _pow_exponent(g, out, x, y):
     # d x^y / dy = log(x) x^y, with log(0) replaced by log(1) = 0 as JAX does.
-    safe_x = lax.select(lax.eq(x, lax.full_like(x, 0)), lax.full_like(x, 1), x)
+    safe_x = lax.select(lax.eq(x, _zeros(x)), _ones(x), x)
     return lax.mul(g, lax.mul(lax.log(safe_x), out))
 
 
@@ -85,42 +97,48 @@ defelementwise("pow", _pow_base, _pow_exponent)
 # --- Transcendentals ------------------------------------------------------------------------
 
 # d sin x = cos x dx ; d cos x = -sin x dx
-defelementwise("sin", lambda g, out, x, **_: lax.mul(g, lax.cos(x)))
-defelementwise("cos", lambda g, out, x, **_: lax.neg(lax.mul(g, lax.sin(x))))
+defelementwise("sin", lambda g, out, x, **_: lax.mul(g, lax.cos(x)), params=ACCURACY)
+defelementwise("cos", lambda g, out, x, **_: lax.neg(lax.mul(g, lax.sin(x))), params=ACCURACY)
 # d e^x = e^x dx ; d (e^x - 1) = e^x dx
-defelementwise("exp", lambda g, out, x, **_: lax.mul(g, out))
-defelementwise("expm1", lambda g, out, x, **_: lax.mul(g, lax.add(out, lax.full_like(out, 1))))
+defelementwise("exp", lambda g, out, x, **_: lax.mul(g, out), params=ACCURACY)
+defelementwise(
+    "expm1", lambda g, out, x, **_: lax.mul(g, lax.add(out, _ones(out))), params=ACCURACY
+)
 # d log x = dx / x ; d log(1 + x) = dx / (1 + x)
-defelementwise("log", lambda g, out, x, **_: lax.div(g, x))
-defelementwise("log1p", lambda g, out, x, **_: lax.div(g, lax.add(x, lax.full_like(x, 1))))
+defelementwise("log", lambda g, out, x, **_: lax.div(g, x), params=ACCURACY)
+defelementwise("log1p", lambda g, out, x, **_: lax.div(g, lax.add(x, _ones(x))), params=ACCURACY)
 # d tanh x = (1 - tanh^2 x) dx = (1 + out)(1 - out) dx
 defelementwise(
     "tanh",
-    lambda g, out, x, **_: lax.mul(
-        lax.add(g, lax.mul(g, out)), lax.sub(lax.full_like(out, 1), out)
-    ),
+    lambda g, out, x, **_: lax.mul(lax.add(g, lax.mul(g, out)), lax.sub(_ones(out), out)),
+    params=ACCURACY,
 )
 # d sigma(x) = sigma(x) (1 - sigma(x)) dx
 defelementwise(
     "logistic",
-    lambda g, out, x, **_: lax.mul(g, lax.mul(out, lax.sub(lax.full_like(out, 1), out))),
+    lambda g, out, x, **_: lax.mul(g, lax.mul(out, lax.sub(_ones(out), out))),
+    params=ACCURACY,
 )
 # d sqrt x = dx / (2 sqrt x) ; d x^(-1/2) = -1/2 x^(-1/2) / x dx
-defelementwise("sqrt", lambda g, out, x, **_: lax.div(g, lax.mul(lax.full_like(out, 2), out)))
 defelementwise(
-    "rsqrt", lambda g, out, x, **_: lax.mul(g, lax.mul(lax.full_like(out, -0.5), lax.div(out, x)))
+    "sqrt", lambda g, out, x, **_: lax.div(g, lax.mul(lax.full_like(out, 2), out)), params=ACCURACY
+)
+defelementwise(
+    "rsqrt",
+    lambda g, out, x, **_: lax.mul(g, lax.mul(lax.full_like(out, -0.5), lax.div(out, x))),
+    params=ACCURACY,
 )
 
 
 # --- Kinks ----------------------------------------------------------------------------------
 
 # d|x| = sign(x) dx, and JAX takes the derivative at 0 to be +1 (x >= 0 picks dx).
-defelementwise("abs", lambda g, out, x, **_: lax.select(lax.ge(x, _zeros(x)), g, lax.neg(g)))
+defelementwise("abs", lambda g, out, x: lax.select(lax.ge(x, _zeros(x)), g, lax.neg(g)))
 
 
 def _balanced_eq(x, z, y):
     # 1 where x attains z, halved where y attains it too: a tie splits the derivative.
-    ones = lax.full_like(z, 1)
+    ones = _ones(z)
     hit = lax.select(lax.eq(x, z), ones, _zeros(z))
     return lax.div(hit, lax.select(lax.eq(y, z), lax.full_like(z, 2), ones))
 
@@ -128,8 +146,8 @@ def _balanced_eq(x, z, y):
 for _name in ("max", "min"):
     defelementwise(
         _name,
-        lambda g, out, x, y, **_: lax.mul(g, _balanced_eq(x, out, y)),
-        lambda g, out, x, y, **_: lax.mul(g, _balanced_eq(y, out, x)),
+        lambda g, out, x, y: lax.mul(g, _balanced_eq(x, out, y)),
+        lambda g, out, x, y: lax.mul(g, _balanced_eq(y, out, x)),
     )
 
 
@@ -154,24 +172,21 @@ def _select_n_vjp(ct, out, which, *cases, needs):
     return [None, *picked]
 
 
-defjvp_whole("select_n", _select_n_jvp)
-defvjp_whole("select_n", _select_n_vjp)
+defwhole("select_n", _select_n_jvp, _select_n_vjp)
 
 
 # --- Dtype conversion --------------------------------------------------------------------------
 
-
-def _convert_jvp(tangents, out, x, *, new_dtype, **params):
-    (x_dot,) = tangents
-    if x_dot is None or not is_float(out):
-        return None
-    return lax.convert_element_type(x_dot, new_dtype)
-
-
-defjvp_whole("convert_element_type", _convert_jvp)
-defvjp("convert_element_type", lambda ct, out, x, **_: lax.convert_element_type(ct, lax.dtype(x)))
+# The interpreters ask for a tangent only where the output carries a derivative (a float
+# output), and pull a cotangent back only to a float input. `weak_type` changes no value.
+defwhole(
+    "convert_element_type",
+    lambda tangents, out, x, *, new_dtype, **_: lax.convert_element_type(tangents[0], new_dtype),
+    lambda ct, out, x, *, needs, **_: [lax.convert_element_type(ct, lax.dtype(x))],
+    params={"new_dtype": ANY, "weak_type": ANY, "sharding": UNSET},
+)
 
 
 # --- Zero derivative -------------------------------------------------------------------------
 
-defnondiff("eq", "ne", "lt", "le", "gt", "ge", "is_finite", "sign", "stop_gradient")
+defzero("eq", "ne", "lt", "le", "gt", "ge", "is_finite", "sign", "stop_gradient")

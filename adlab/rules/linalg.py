@@ -9,7 +9,7 @@ plain matmul X @ W: ct -> ct @ W.T). The transposes below follow JAX's own
 import numpy as np
 from jax import lax
 
-from . import defjvp, defvjp
+from . import ANY, UNSET, defrule
 
 
 def _dot_jvp_lhs(x_dot, out, x, y, **params):
@@ -65,5 +65,14 @@ def _dot_vjp_rhs(ct, out, x, y, *, dimension_numbers, precision, preferred_eleme
     return _transpose_lhs(ct, y, x, swapped, precision, preferred_element_type, swap=True)
 
 
-defjvp("dot_general", _dot_jvp_lhs, _dot_jvp_rhs)
-defvjp("dot_general", _dot_vjp_lhs, _dot_vjp_rhs)
+defrule(
+    "dot_general",
+    (_dot_jvp_lhs, _dot_jvp_rhs),
+    (_dot_vjp_lhs, _dot_vjp_rhs),
+    params={
+        "dimension_numbers": ANY,
+        "precision": ANY,
+        "preferred_element_type": ANY,
+        "out_sharding": UNSET,
+    },
+)

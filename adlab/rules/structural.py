@@ -1,6 +1,6 @@
 """Structural primitives: they move, copy and sum elements, so they are linear.
 
-Each one's tangent is the same op applied to the tangent (``LINEAR``). Its cotangent is
+Each one's tangent is the same op applied to the tangent (``deflinear``). Its cotangent is
 the adjoint (transpose) op: the adjoint of a broadcast is a sum, the adjoint of a slice is
 an embedding into zeros, and the adjoint of a transpose is the inverse permutation.
 """
@@ -8,12 +8,12 @@ an embedding into zeros, and the adjoint of a transpose is the inverse permutati
 import numpy as np
 from jax import lax
 
-from . import LINEAR, defjvp, defjvp_whole, defnondiff, defvjp, defvjp_whole
+from . import ANY, UNSET, deflinear, defrule, defwhole, defzero
 
 # --- Broadcasting and reductions are each other's adjoints ----------------------------------
 
 
-def _broadcast_in_dim_vjp(ct, out, x, *dyn_shape, broadcast_dimensions, **_):
+def _broadcast_in_dim_vjp(ct, out, x, *, broadcast_dimensions, **_):
     # Sum over the new axes and over the size-1 axes that were stretched, then drop them.
     new_axes = [d for d in range(ct.ndim) if d not in broadcast_dimensions]
     stretched = [d for d, n in zip(broadcast_dimensions, x.shape) if n == 1 and ct.shape[d] != 1]
@@ -21,8 +21,11 @@ def _broadcast_in_dim_vjp(ct, out, x, *dyn_shape, broadcast_dimensions, **_):
     return lax.reshape(summed, x.shape) if summed.shape != x.shape else summed
 
 
-defjvp("broadcast_in_dim", LINEAR)
-defvjp("broadcast_in_dim", _broadcast_in_dim_vjp)
+deflinear(
+    "broadcast_in_dim",
+    _broadcast_in_dim_vjp,
+    params={"shape": ANY, "broadcast_dimensions": ANY, "sharding": UNSET},
+)
 
 
 def _kept_axes(x, axes):
@@ -30,10 +33,10 @@ def _kept_axes(x, axes):
 
 
 # sum_i x_i: each x_i receives the whole cotangent.
-defjvp("reduce_sum", LINEAR)
-defvjp(
+deflinear(
     "reduce_sum",
     lambda ct, out, x, *, axes, **_: lax.broadcast_in_dim(ct, x.shape, _kept_axes(x, axes)),
+    params={"axes": ANY, "out_sharding": UNSET},
 )
 
 
@@ -59,28 +62,41 @@ def _reduce_chooser_vjp(ct, out, x, *, axes, **_):
 
 
 for _name in ("reduce_max", "reduce_min"):
-    defjvp(_name, _reduce_chooser_jvp)
-    defvjp(_name, _reduce_chooser_vjp)
+    defrule(
+        _name,
+        (_reduce_chooser_jvp,),
+        (_reduce_chooser_vjp,),
+        params={"axes": ANY, "out_sharding": UNSET},
+    )
 
 
 # --- Reshaping: the adjoint puts the elements back ----------------------------------------------
 
-for _name in ("reshape", "squeeze"):
-    defjvp(_name, LINEAR)
-    defvjp(_name, lambda ct, out, x, *dyn, **_: lax.reshape(ct, x.shape))
+
+def _reshape_vjp(ct, out, x, *, dimensions, **_):
+    # reshape with `dimensions` transposes x by that permutation first, then reshapes
+    # (what jnp.ravel(x, order="F") emits). The adjoint undoes both, in reverse order.
+    if dimensions is None:
+        return lax.reshape(ct, x.shape)
+    transposed = tuple(x.shape[d] for d in dimensions)
+    return lax.transpose(lax.reshape(ct, transposed), tuple(np.argsort(dimensions)))
+
+
+deflinear("reshape", _reshape_vjp, params={"new_sizes": ANY, "dimensions": ANY, "sharding": UNSET})
+deflinear("squeeze", lambda ct, out, x, **_: lax.reshape(ct, x.shape), params={"dimensions": ANY})
 
 # jnp.copy / jnp.array(x): the identity, its own adjoint.
-defjvp("copy", LINEAR)
-defvjp("copy", lambda ct, out, x: ct)
+deflinear("copy", lambda ct, out, x: ct)
 
 # Reversing an axis is its own adjoint.
-defjvp("rev", LINEAR)
-defvjp("rev", lambda ct, out, x, *, dimensions: lax.rev(ct, dimensions))
+deflinear(
+    "rev", lambda ct, out, x, *, dimensions: lax.rev(ct, dimensions), params={"dimensions": ANY}
+)
 
-defjvp("transpose", LINEAR)
-defvjp(
+deflinear(
     "transpose",
     lambda ct, out, x, *, permutation: lax.transpose(ct, tuple(np.argsort(permutation))),
+    params={"permutation": ANY},
 )
 
 
@@ -125,8 +141,7 @@ def _slice_vjp(ct, out, x, *, start_indices, limit_indices, strides, **_):
     return ct
 
 
-defjvp("slice", LINEAR)
-defvjp("slice", _slice_vjp)
+deflinear("slice", _slice_vjp, params={"start_indices": ANY, "limit_indices": ANY, "strides": ANY})
 
 
 def _concatenate_jvp(tangents, out, *xs, dimension):
@@ -146,10 +161,9 @@ def _concatenate_vjp(ct, out, *xs, needs, dimension):
     return cts
 
 
-defjvp_whole("concatenate", _concatenate_jvp)
-defvjp_whole("concatenate", _concatenate_vjp)
+defwhole("concatenate", _concatenate_jvp, _concatenate_vjp, params={"dimension": ANY})
 
 
 # --- No derivative ---------------------------------------------------------------------
 
-defnondiff("iota")
+defzero("iota")

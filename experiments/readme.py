@@ -1,6 +1,6 @@
 """README sections generated from the code, so they cannot go stale.
 
-``python -m adlab.docs`` rewrites the marked sections of README.md; a test checks that the
+``python -m experiments.readme`` rewrites the marked sections of README.md; a test checks that the
 committed README equals what this module generates.
 """
 
@@ -11,45 +11,36 @@ import re
 import sys
 from pathlib import Path
 
-from .rules import CALLS, JVP_RULES, LINEAR, NONDIFF, VJP_RULES, supported
+import adlab  # noqa: F401  (registers every handler)
+from adlab.rules import FAMILIES, HANDLERS
 
 _CALL_NOTES = {  # (JVP, VJP)
     "jit": ("inner jaxpr walked inline", "inner jaxpr walked inline"),
     "custom_jvp_call": ("the function's own JVP rule", "adlab's VJP of that rule's tangent map"),
     "custom_vjp_call": ("an error, as in JAX", "the function's own fwd and bwd"),
 }
+_KINDS = {  # Rule.kind -> (JVP, VJP)
+    "elementwise": ("per argument (shared with the VJP)", "per argument (shared with the JVP)"),
+    "linear": ("linear (same op on the tangent)", "per argument"),
+    "per argument": ("per argument", "per argument"),
+    "whole": ("whole rule", "whole rule"),
+    "zero": ("none: the output carries no derivative",) * 2,
+}
 
 
-def _rule_kind(rule) -> str:
-    if rule is LINEAR:
-        return "linear (same op on the tangent)"
-    if callable(rule):
-        return "whole rule"
-    return "per argument"
-
-
-def _family(name: str) -> str:
-    if name in CALLS:
+def _family(name: str, handler) -> str:
+    if handler.kind == "call":
         return "calls"
-    if name in NONDIFF:
-        return "zero derivative"
-    rule = VJP_RULES[name]
-    fn = rule if callable(rule) else next(r for r in rule if r is not None)
-    return fn.__module__.rsplit(".", 1)[-1]
+    return "zero derivative" if handler.zero else FAMILIES[name]
 
 
 def primitive_table() -> str:
     """A markdown table of ``adlab.PRIMITIVES``, grouped by family and kind of rule."""
     order = {"elementwise": 0, "structural": 1, "linalg": 2, "zero derivative": 3, "calls": 4}
     groups: dict[tuple, list[str]] = {}
-    for name in sorted(supported()):
-        family = _family(name)
-        if family == "calls":
-            jvp, vjp = _CALL_NOTES[name]
-        elif family == "zero derivative":
-            jvp = vjp = "none: the output carries no derivative"
-        else:
-            jvp, vjp = _rule_kind(JVP_RULES[name]), _rule_kind(VJP_RULES[name])
+    for name, handler in sorted(HANDLERS.items()):
+        family = _family(name, handler)
+        jvp, vjp = _CALL_NOTES[name] if family == "calls" else _KINDS[handler.kind]
         groups.setdefault((order[family], family, jvp, vjp), []).append(f"`{name}`")
     lines = ["| family | primitives | JVP rule | VJP rule |", "|---|---|---|---|"]
     for (_, family, jvp, vjp), names in sorted(groups.items()):

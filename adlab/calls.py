@@ -1,0 +1,210 @@
+"""The call primitives: one handler each, with the interface of a ``Rule``.
+
+A call primitive holds a whole program (a jaxpr or a Python function) in its params. Each
+handler says how its primitive evaluates with tangents (``jvp_eqn``), how it records onto
+the tape (``record``), how a recorded entry pushes tangents (``push_entry``, for
+``linearize``) and how it pulls cotangents (``pull_entry``). The interpreters look the
+handler up by the equation's primitive and never name one.
+
+* ``jit``: walked inline (it is ``transparent``), so the tape stays flat and under
+  ``jax.jit`` the program XLA sees is the same as for the function without the inner jit.
+* ``custom_jvp_call``: the function's own JVP rule, exactly as JAX uses it
+  (``adlab.grad(jax.nn.relu)(0.0) == 0.0``). Reverse mode needs no extra rule: the custom
+  rule's tangent map is linear, and adlab's own VJP interpreter transposes it.
+* ``custom_vjp_call``: reverse mode runs fwd in the forward sweep and bwd in the backward
+  sweep. Forward mode is an error, as in JAX, raised where the tangent is used.
+"""
+
+from __future__ import annotations
+
+from jax._src.ad_util import Zero
+from jax._src.custom_derivatives import SymbolicZero
+from jax._src.named_sharding import UnspecifiedValue
+
+from . import reverse
+from ._dtypes import carries_derivative, zero_tangent
+from ._errors import where
+from ._trace import bind, eval_jaxpr
+from .rules import ANY, Poisoned, check_params, register
+
+
+class CallHandler:
+    """The common part of the call handlers: name, params check, defaults."""
+
+    name: str
+    transparent = False  # walked inline: the inner equations are checked one by one
+    zero = False
+    kind = "call"
+    params: dict = {}
+
+    def push_entry(self, entry, x_dots):  # only handlers that record entries define these
+        raise AssertionError(f"'{self.name}' records no tape entries of its own")
+
+    pull_entry = push_entry
+
+    def check_params(self, eqn, call_site=None) -> None:
+        check_params(self.name, self.params, eqn, call_site)
+
+
+# --- jit ------------------------------------------------------------------------------------
+
+
+def _all_unspecified(shardings) -> bool:
+    return all(isinstance(s, UnspecifiedValue) for s in shardings)
+
+
+def _all_none(layouts) -> bool:
+    return all(x is None for x in layouts)
+
+
+class Jit(CallHandler):
+    """``jax.jit`` inside the differentiated function: its program is walked inline.
+
+    Walking inline computes the same values; the params that only steer compilation
+    (name, donation, inlining, keep_unused, the mesh context) change nothing. Shardings,
+    layouts and compiler options are handled only at their defaults.
+    """
+
+    name = "jit"
+    transparent = True
+    params = {
+        "jaxpr": ANY,
+        "in_shardings": _all_unspecified,
+        "out_shardings": _all_unspecified,
+        "in_layouts": _all_none,
+        "out_layouts": _all_none,
+        "donated_invars": ANY,
+        "ctx_mesh": ANY,
+        "name": ANY,
+        "keep_unused": ANY,
+        "inline": ANY,
+        "compiler_options_kvs": lambda kvs: not kvs,
+    }
+
+    def jvp_eqn(self, eqn, xs, x_dots, call_site, walk):
+        inner = eqn.params["jaxpr"]
+        return walk(inner.jaxpr, inner.consts, xs, x_dots, call_site or eqn)
+
+    def record(self, eqn, xs, x_slots, recorder):
+        inner = eqn.params["jaxpr"]
+        return recorder.walk(inner.jaxpr, inner.consts, xs, x_slots, eqn)
+
+
+# --- custom_jvp -------------------------------------------------------------------------------
+
+
+def _closed_over_error(eqn, call_site):
+    return TypeError(
+        "Detected differentiation of a custom_jvp function with respect to a closed-over "
+        f"value (from {where(eqn, call_site)}). That isn't supported because the custom "
+        "JVP rule only specifies how to differentiate the function with respect to its "
+        "explicit arguments, so the derivative with respect to that value would be lost. "
+        "Pass the closed-over value into the custom_jvp function as an argument, and "
+        "extend its JVP rule to it."
+    )
+
+
+def _run_custom_jvp(params, primals, tangents):
+    """Runs a custom_jvp function's own rule: (primals, tangents) -> (outs, out tangents)."""
+    n = params["num_consts"]
+    args, arg_dots = primals[n:], tangents[n:]
+    arg_dots = [zero_tangent(x) if t is None else t for x, t in zip(args, arg_dots)]
+    jaxpr, consts, out_zeros = params["jvp_jaxpr_fun"].call_wrapped(*[False] * len(args))
+    outs = eval_jaxpr(jaxpr, consts, *args, *arg_dots)
+    out_primals, nonzero_dots = outs[: len(out_zeros)], iter(outs[len(out_zeros) :])
+    out_dots = [None if z else next(nonzero_dots) for z in out_zeros]
+    out_dots = [t if t is not None and carries_derivative(o) else None
+                for o, t in zip(out_primals, out_dots)]  # fmt: skip
+    return out_primals, out_dots
+
+
+class CustomJvp(CallHandler):
+    name = "custom_jvp_call"
+    params = {"call_jaxpr": ANY, "jvp_jaxpr_fun": ANY, "num_consts": ANY, "symbolic_zeros": ANY}
+
+    @staticmethod
+    def _check_consts(eqn, active, call_site):
+        if any(active[: eqn.params["num_consts"]]):
+            raise _closed_over_error(eqn, call_site)
+
+    def jvp_eqn(self, eqn, xs, x_dots, call_site, walk):
+        self._check_consts(eqn, [t is not None for t in x_dots], call_site)
+        return _run_custom_jvp(eqn.params, xs, x_dots)
+
+    def record(self, eqn, xs, x_slots, recorder):
+        self._check_consts(eqn, [s is not None for s in x_slots], recorder.call_site)
+        outs = bind(eqn, xs)
+        return outs, recorder.append(self, eqn, x_slots, xs, outs)
+
+    def push_entry(self, entry, x_dots):
+        return _run_custom_jvp(entry.eqn.params, entry.primals, x_dots)[1]
+
+    def pull_entry(self, entry, cts):
+        # The custom rule's tangent map is linear in the tangents: transpose it with
+        # adlab's own VJP, at zero tangents.
+        params, primals = entry.eqn.params, entry.primals
+        n = params["num_consts"]
+        args = primals[n:]
+
+        def tangent_map(*arg_dots):
+            outs, out_dots = _run_custom_jvp(params, primals, [None] * n + list(arg_dots))
+            return [zero_tangent(o) if t is None else t for o, t in zip(outs, out_dots)]
+
+        needs = [s is not None for s in entry.in_slots[n:]]
+        _, pullback = reverse.vjp_flat(tangent_map, [zero_tangent(x) for x in args], needs)
+        cts = [zero_tangent(o) if c is None else c for c, o in zip(cts, entry.outs)]
+        return [None] * n + pullback(cts)
+
+
+# --- custom_vjp -------------------------------------------------------------------------------
+
+
+def custom_vjp_forward_mode_error() -> TypeError:
+    """The error JAX raises for forward mode through a custom_vjp function."""
+    return TypeError(
+        "can't apply forward-mode autodiff (jvp) to a custom_vjp function: a custom_vjp "
+        "function defines only its reverse-mode rule. Use reverse mode (adlab.vjp, "
+        "adlab.grad, adlab.jacrev), or define the function with jax.custom_jvp instead."
+    )
+
+
+class CustomVjp(CallHandler):
+    name = "custom_vjp_call"
+    params = {
+        "call_jaxpr": ANY,
+        "fwd_jaxpr_thunk": ANY,
+        "num_consts": ANY,
+        "bwd": ANY,
+        "out_trees": ANY,
+        "symbolic_zeros": ANY,
+    }
+
+    def jvp_eqn(self, eqn, xs, x_dots, call_site, walk):
+        outs = bind(eqn, xs)
+        return outs, [Poisoned(custom_vjp_forward_mode_error) if carries_derivative(o) else None
+                      for o in outs]  # fmt: skip
+
+    def record(self, eqn, xs, x_slots, recorder):
+        # Run fwd: it returns the outputs and the residuals that bwd will read.
+        _, fwd, bwd = eqn.primitive.get_bind_params(eqn.params)["subfuns"]
+        active = [s is not None for s in x_slots]
+        res_and_outs = fwd.call_wrapped(*[x for pair in zip(xs, active) for x in pair])
+        _, res_tree, input_fwds = eqn.params["out_trees"]()
+        num_res = res_tree.num_leaves - sum(f is not None for f in input_fwds)
+        fresh, outs = iter(res_and_outs[:num_res]), list(res_and_outs[num_res:])
+        res = [next(fresh) if f is None else xs[f] for f in input_fwds]
+        return outs, recorder.append(self, eqn, x_slots, xs, outs, extra=(res, bwd))
+
+    def push_entry(self, entry, x_dots):
+        raise custom_vjp_forward_mode_error()
+
+    def pull_entry(self, entry, cts):
+        res, bwd = entry.extra
+        cts = [zero_tangent(o) if c is None else c for c, o in zip(cts, entry.outs)]
+        cts_in = bwd.call_wrapped(*res, *cts)
+        return [None if isinstance(c, Zero | SymbolicZero) or not carries_derivative(c) else c
+                for c in cts_in]  # fmt: skip
+
+
+for _handler in (Jit(), CustomJvp(), CustomVjp()):
+    register(_handler)
