@@ -154,6 +154,14 @@ def unsupported(eqn, mode: str, call_site=None) -> UnsupportedPrimitiveError:
     )
 
 
+# How the primitives that turn a real value into a complex one appear in user code.
+_IN_USER_TERMS = {
+    "convert_element_type": "a cast ('convert_element_type': x.astype(...), or arithmetic "
+    "with a complex number such as x + 1j)",
+    "complex": "'complex' (lax.complex(x, y))",
+}
+
+
 def handler_for(eqn, active: bool, mode: str, call_site=None):
     """The rule or call handler that differentiates ``eqn``, or ``None`` if none is needed.
 
@@ -171,8 +179,11 @@ def handler_for(eqn, active: bool, mode: str, call_site=None):
         return None
     handler = HANDLERS.get(eqn.primitive.name)
     if handler is None or not handler.transparent:
-        origin = f"the output of '{eqn.primitive.name}' (from {where(eqn, call_site)})"
-        carried = [carries_derivative(v.aval, origin, eqn.primitive.name) for v in eqn.outvars]
+        name = eqn.primitive.name
+        origin = (
+            f"the output of {_IN_USER_TERMS.get(name, repr(name))} (from {where(eqn, call_site)})"
+        )
+        carried = [carries_derivative(v.aval, origin, name) for v in eqn.outvars]
         if not any(carried):
             return None
     if handler is None:
