@@ -43,3 +43,84 @@ def where(eqn, call_site=None) -> str:
             if text:
                 return text
     return "an unknown location"
+
+
+# What user code emits each primitive, so that errors speak in the user's terms. The
+# primitives adlab differentiates are listed too where the error can name them (a dtype or
+# param error); the rest are the most common ones outside the set.
+EMITTED_BY = {
+    "convert_element_type": "a cast: x.astype(...), or arithmetic with a complex number "
+    "such as x + 1j",
+    "complex": "lax.complex(x, y)",
+    "mul": "x * y, lax.mul",
+    "gather": "indexing with an array or a traced index: x[idx], jnp.take, "
+    "jnp.take_along_axis, embedding lookups",
+    "scatter-add": "x.at[idx].add(...), and the gradient of x[idx] in JAX",
+    "scatter": "x.at[idx].set(...)",
+    "scatter-mul": "x.at[idx].multiply(...)",
+    "scatter-max": "x.at[idx].max(...)",
+    "scatter-min": "x.at[idx].min(...)",
+    "dynamic_slice": "x[i] or lax.dynamic_slice with a traced start index",
+    "dynamic_update_slice": "x.at[i].set(...) or lax.dynamic_update_slice with a traced index",
+    "cumsum": "jnp.cumsum",
+    "cumprod": "jnp.cumprod",
+    "cummax": "lax.cummax, jnp.maximum.accumulate",
+    "cummin": "lax.cummin, jnp.minimum.accumulate",
+    "cumlogsumexp": "lax.cumlogsumexp",
+    "sort": "jnp.sort, jnp.argsort, jnp.median, jnp.quantile",
+    "top_k": "lax.top_k",
+    "argmax": "jnp.argmax",
+    "argmin": "jnp.argmin",
+    "reduce_prod": "jnp.prod",
+    "reduce_and": "jnp.all",
+    "reduce_or": "jnp.any",
+    "pad": "jnp.pad, lax.pad",
+    "split": "jnp.split, jnp.array_split",
+    "clamp": "lax.clamp, jnp.clip on some paths",
+    "floor": "jnp.floor",
+    "ceil": "jnp.ceil",
+    "round": "jnp.round",
+    "rem": "x % y, jnp.mod, jnp.remainder",
+    "erf": "jax.scipy.special.erf, jax.nn.gelu(approximate=False)",
+    "erfc": "jax.scipy.special.erfc",
+    "erf_inv": "jax.scipy.special.erfinv",
+    "lgamma": "jax.scipy.special.gammaln",
+    "digamma": "jax.scipy.special.digamma",
+    "atan2": "jnp.arctan2",
+    "tan": "jnp.tan",
+    "asin": "jnp.arcsin",
+    "acos": "jnp.arccos",
+    "atan": "jnp.arctan",
+    "sinh": "jnp.sinh",
+    "cosh": "jnp.cosh",
+    "asinh": "jnp.arcsinh",
+    "acosh": "jnp.arccosh",
+    "atanh": "jnp.arctanh",
+    "cbrt": "jnp.cbrt",
+    "exp2": "jnp.exp2, 2 ** x",
+    "conv_general_dilated": "lax.conv, lax.conv_general_dilated, convolution layers",
+    "reduce_window_sum": "average pooling, lax.reduce_window",
+    "reduce_window_max": "max pooling, lax.reduce_window",
+    "reduce_window_min": "min pooling, lax.reduce_window",
+    "cond": "lax.cond, lax.switch",
+    "scan": "lax.scan, lax.fori_loop with static bounds, lax.map",
+    "while": "lax.while_loop, lax.fori_loop with traced bounds",
+    "remat2": "jax.checkpoint, jax.remat",
+    "checkpoint": "jax.checkpoint, jax.remat",
+    "custom_lin": "a function differentiated by JAX inside adlab",
+    "fft": "jnp.fft",
+    "cholesky": "jnp.linalg.cholesky",
+    "triangular_solve": "jax.scipy.linalg.solve_triangular",
+    "lu": "jnp.linalg.solve, jnp.linalg.det, jnp.linalg.inv",
+    "custom_linear_solve": "jnp.linalg.solve",
+    "eigh": "jnp.linalg.eigh",
+    "svd": "jnp.linalg.svd, jnp.linalg.norm(ord=2)",
+    "qr": "jnp.linalg.qr",
+    "pure_callback": "jax.pure_callback",
+    "io_callback": "jax.experimental.io_callback",
+}
+
+
+def described(name: str) -> str:
+    """A primitive's name, with the user code that emits it where it is known."""
+    return f"'{name}' ({EMITTED_BY[name]})" if name in EMITTED_BY else f"'{name}'"

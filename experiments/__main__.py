@@ -1,9 +1,12 @@
-"""The experiment runner.
+"""Runs adlab's experiments and draws their figures.
 
-    python -m experiments [NAME ...|all] [--quick] [--out DIR] [--device cpu|gpu|tpu] [--list]
+    python -m experiments [NAME ...|all] [--quick] [--out DIR] [--fresh|--resume]
+                          [--device cpu|gpu|tpu] [--list]
 
-Each named experiment runs (resuming from its JSON if one with the same parameters exists),
-writes `<out>/<name>.json`, then plots it to `<out>/<name>.png`.
+Each named experiment measures on this machine, writes `<out>/<name>.json`, then plots it
+to `<out>/<name>.png`. A run measures afresh unless an interrupted run of the same code on
+the same machine left its JSON behind: then it resumes from the points already saved.
+`--quick` runs small sizes in seconds and writes to a scratch folder, never into figures/.
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ import sys
 import time
 
 import experiments
+from experiments import _common
 
 DEVICES = ("cpu", "gpu", "tpu")
+FIGURES = _common.REPO_ROOT / "figures"
+QUICK_OUT = _common.REPO_ROOT / "build" / "quick"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
       The process exit status.
     """
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     names = experiments.available()
     if args.list:
         for name in names:
@@ -35,15 +42,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:24s} {doc[0] if doc else ''}")
         return 0
     if not args.names:
-        _parser().error(f"name experiments to run, or 'all'; available: {', '.join(names)}")
-    chosen = names if "all" in args.names else args.names
-    unknown = [n for n in chosen if n not in names]
+        parser.error(f"name experiments to run, or 'all'; available: {', '.join(names)}")
+    unknown = [n for n in args.names if n != "all" and n not in names]
     if unknown:
-        _parser().error(
-            f"unknown experiment(s) {', '.join(unknown)}; available: {', '.join(names)}"
-        )
+        parser.error(f"unknown experiment(s) {', '.join(unknown)}; available: {', '.join(names)}")
+    chosen = names if "all" in args.names else list(dict.fromkeys(args.names))
+    out = pathlib.Path(args.out) if args.out else (QUICK_OUT if args.quick else FIGURES)
+    if args.quick and out.resolve() == FIGURES.resolve():
+        parser.error("--quick never writes into figures/: its results are not for citation")
     _select_device(args.device)
-    out = pathlib.Path(args.out)
+    _common.RESUME.policy = "never" if args.fresh else "always" if args.resume else "auto"
+    lines = []
     for name in chosen:
         module = experiments.load(name)
         start = time.perf_counter()
@@ -52,14 +61,35 @@ def main(argv: list[str] | None = None) -> int:
         module.plot(json_path, png_path)
         elapsed = time.perf_counter() - start
         print(f"{name}: wrote {json_path} and {png_path} in {elapsed:.1f} s", flush=True)
+        if hasattr(module, "headline"):
+            lines.append(f"{name}: {module.headline(_common.read_json(json_path))}")
+    if lines:
+        print("\nSummary" + (" (quick run: not for citation)" if args.quick else ""))
+        print("\n".join(lines))
     return 0
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m experiments", description=__doc__.split("\n")[1])
+    p = argparse.ArgumentParser(
+        prog="python -m experiments",
+        description=__doc__.split("\n\n", 2)[2].strip(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("names", nargs="*", metavar="NAME", help="experiments to run, or 'all'")
     p.add_argument("--quick", action="store_true", help="small sizes (seconds per experiment)")
-    p.add_argument("--out", default="figures", help="output folder (default: figures/)")
+    p.add_argument(
+        "--out",
+        help=f"output folder (default: figures/, or {QUICK_OUT.relative_to(_common.REPO_ROOT)}/ "
+        "with --quick)",
+    )
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--fresh", action="store_true", help="measure every point afresh")
+    when.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the points of a saved run of the same code on this machine, even a "
+        "finished one (then only the figure is redrawn)",
+    )
     p.add_argument("--device", choices=DEVICES, help="run on this JAX backend (default: JAX's)")
     p.add_argument("--list", action="store_true", help="list the experiments and exit")
     return p
@@ -74,11 +104,11 @@ def _select_device(device: str | None) -> None:
     jax.config.update("jax_platforms", device)
     try:
         backend = jax.default_backend()
-    except RuntimeError as err:
+    except RuntimeError:
         raise SystemExit(
             f"--device {device}: JAX sees no {device.upper()} on this machine. Install a jax "
             f"build for that accelerator (jax {jax.__version__} is installed), or leave out "
-            f"--device.\nJAX said: {err}"
+            "--device."
         ) from None
     if backend != device:  # backends were initialised before the flag could take effect
         raise SystemExit(f"--device {device}: JAX is already running on {backend!r}")

@@ -24,20 +24,26 @@ Each point is a flat-ish dict: the grid key that identifies it (e.g. {"B": 64, "
 with what `measure` returned for it. Timings follow adlab.bench: warm-up, block_until_ready,
 medians, and ratios measured side by side in one interleaved run.
 
-Resuming: if `<name>.json` exists with the same experiment name, the same params and the same
-environment (backend, device kind, jax/jaxlib, CPU count, XLA_FLAGS), the points already in it
-are kept and not measured again; its "meta" is kept too, with a "resumed" list recording each
-later run that added points. Otherwise it is replaced. Headline numbers computed from the
-points go under "summary": pass `summarize=` to `run_sweep`, which recomputes them after every
-sweep.
+Resuming is only for an interrupted run of the same code on the same machine. By default a
+run measures every point afresh; it resumes only if `<name>.json` is unfinished (some grid
+points missing) and was written by the same experiment with the same params, on the same
+host and CPU model, in the same environment (backend, device kind, jax/jaxlib, CPU count,
+XLA_FLAGS) and by the same code (a fingerprint of the adlab and experiments sources). Then
+the points already in it are kept and not measured again, and its "meta" is kept too, with
+a "resumed" list recording each later run that added points. `resume="always"` (`--resume`)
+also keeps a finished file of the same code on the same machine, and `resume="never"`
+(`--fresh`) always measures afresh. Headline numbers computed from the points go under
+"summary": pass `summarize=` to `run_sweep`, which recomputes them after every sweep.
 """
 
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
 import pathlib
+import platform
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -56,6 +62,7 @@ __all__ = [
     "REPO_ROOT",
     "metadata",
     "write_json",
+    "write_text",
     "read_json",
     "run_sweep",
     "describe_point",
@@ -70,14 +77,38 @@ def metadata() -> dict[str, Any]:
 
     Returns:
       date (UTC, ISO 8601), git commit (None outside a git checkout or before the first
-      commit; "+dirty" appended when the tree has uncommitted changes) and
-      `adlab.bench.environment()` (backend, device kind, jax/jaxlib versions, CPU count).
+      commit; "+dirty" appended when the tree has uncommitted changes), the host name, the
+      CPU model, a fingerprint of the code, and `adlab.bench.environment()` (backend,
+      device kind, jax/jaxlib versions, CPU count).
     """
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "git_commit": _git_commit(),
+        "host": platform.node(),
+        "cpu_model": _cpu_model(),
+        "code": code_fingerprint(),
         **bench.environment(),
     }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def code_fingerprint() -> str:
+    """A short hash of every adlab and experiments source file: "the same code"."""
+    digest = hashlib.sha256()
+    for package in ("adlab", "experiments"):
+        for path in sorted((REPO_ROOT / package).rglob("*.py")):
+            digest.update(str(path.relative_to(REPO_ROOT)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _git_commit() -> str | None:
@@ -102,9 +133,18 @@ def write_json(path: pathlib.Path, obj: Any) -> None:
       path: destination file; its folder is created if needed.
       obj: a JSON-serialisable object.
     """
+    write_text(path, json.dumps(obj, indent=1, allow_nan=False, default=_builtin) + "\n")
+
+
+def write_text(path: pathlib.Path, text: str) -> None:
+    """Writes a text file atomically: a temporary file in the same folder, then os.replace.
+
+    Args:
+      path: destination file; its folder is created if needed.
+      text: the contents.
+    """
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(obj, indent=1, allow_nan=False, default=_builtin) + "\n"
     _atomic(path, lambda tmp: tmp.write_text(text))
 
 
@@ -185,6 +225,7 @@ def run_sweep(
     *,
     describe: Callable[[Mapping[str, Any]], str] | None = None,
     summarize: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
+    quick: bool = False,
 ) -> pathlib.Path:
     """Measures every point of a sweep, resuming from `<out_dir>/<name>.json`, saving after each.
 
@@ -201,6 +242,8 @@ def run_sweep(
         `describe_point(name, point)`.
       summarize: `summarize(data) -> summary`, the headline numbers computed from the whole
         file once every point is in; stored under the JSON's "summary" key.
+      quick: whether these are the QUICK params; stored as the JSON's "quick" key, so that
+        a quick figure can be marked as such.
 
     Returns:
       The path of the JSON file.
@@ -211,7 +254,7 @@ def run_sweep(
     if len(set(keys)) != len(keys):
         raise ValueError(f"{name}: the sweep grid has duplicate points")
     meta = metadata()
-    done, saved_meta = _resumable_points(path, name, params, keys, meta)
+    done, saved_meta = _resumable_points(path, name, params, keys, meta, RESUME.policy)
     todo = [(k, g) for k, g in zip(keys, grid, strict=True) if k not in done]
     if done:
         tqdm.write(f"{name}: resuming, {len(done)} of {len(keys)} points already in {path}")
@@ -223,7 +266,8 @@ def run_sweep(
 
     def save() -> None:
         points = [done[k] for k in keys if k in done]
-        write_json(path, {"experiment": name, "params": params, "meta": meta, "points": points})
+        data = {"experiment": name, "quick": quick, "params": params, "meta": meta}
+        write_json(path, {**data, "points": points})
 
     save()
     for k, g in tqdm(todo, desc=name, unit="pt", leave=False):
@@ -253,30 +297,57 @@ def _key(g: Mapping[str, Any]) -> str:
     return json.dumps(_normalised(g), sort_keys=True)
 
 
-# A saved sweep is resumed only where it was measured: same parameters, same environment.
-ENVIRONMENT_KEYS = ("backend", "device_kind", "jax", "jaxlib", "cpu_count", "xla_flags")
+class RESUME:
+    """When `run_sweep` resumes from a saved file (set by the runner's --resume / --fresh).
+
+    "auto": only an unfinished run of the same code on the same machine; "always": also a
+    finished one (nothing is measured, the figure is redrawn); "never": always afresh.
+    """
+
+    policy = "auto"
+
+
+# A saved sweep is resumed only where it was measured, by the same code.
+SAME_RUN_KEYS = (
+    "host", "cpu_model", "code", "backend", "device_kind", "jax", "jaxlib", "cpu_count",
+    "xla_flags",
+)  # fmt: skip
 
 
 def _resumable_points(
-    path: pathlib.Path, name: str, params: dict[str, Any], keys: list[str], meta: dict[str, Any]
+    path: pathlib.Path,
+    name: str,
+    params: dict[str, Any],
+    keys: list[str],
+    meta: dict[str, Any],
+    policy: str = "auto",
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """The saved points of `path` that belong to this sweep, by key, and the saved metadata."""
-    if not path.exists():
+    """The saved points of `path` that belong to this sweep, by key, and the saved metadata.
+
+    Returns nothing (a fresh run) unless `policy` and the saved file allow resuming; says
+    in one line why an existing file is not resumed.
+    """
+    if policy == "never" or not path.exists():
         return {}, {}
     try:
         saved = read_json(path)
     except (OSError, json.JSONDecodeError):
         return {}, {}
     saved_meta = saved.get("meta", {})
-    changed = [f for f in ENVIRONMENT_KEYS if saved_meta.get(f) != meta.get(f)]
-    if saved.get("experiment") != name or saved.get("params") != params or changed:
-        why = f"environment changed ({', '.join(changed)})" if changed else "parameters changed"
-        tqdm.write(f"{name}: not resuming {path}: {why}")
-        return {}, {}
     key_fields = {k: json.loads(k) for k in keys}
     done = {}
     for point in saved.get("points", []):
         for k, fields in key_fields.items():
             if all(point.get(f) == v for f, v in fields.items()):
                 done[k] = point
-    return done, saved_meta
+    changed = [f for f in SAME_RUN_KEYS if saved_meta.get(f) != meta.get(f)]
+    if saved.get("experiment") != name or saved.get("params") != params:
+        why = "it has other parameters"
+    elif changed:
+        why = f"it was measured elsewhere or by other code ({', '.join(changed)} differ)"
+    elif len(done) == len(keys) and policy == "auto":
+        why = "it is a finished run; --resume would keep it"
+    else:
+        return done, saved_meta
+    tqdm.write(f"{name}: measuring afresh, not resuming {path}: {why}")
+    return {}, {}

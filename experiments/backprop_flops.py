@@ -193,6 +193,7 @@ def run(out_dir: pathlib.Path, quick: bool = False) -> pathlib.Path:
         lambda p: measure(p, params),
         describe=describe,
         summarize=summary,
+        quick=quick,
     )
 
 

@@ -429,6 +429,7 @@ def run(out_dir: pathlib.Path, quick: bool = False) -> pathlib.Path:
         lambda key: MEASURE[key["kind"]](key, params),
         describe=describe,
         summarize=summary,
+        quick=quick,
     )
 
 

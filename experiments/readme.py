@@ -6,6 +6,7 @@ committed README equals what this module generates.
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import adlab  # noqa: F401  (registers every handler)
 from adlab.rules import FAMILIES, HANDLERS
+from experiments import _common
 
 _CALL_NOTES = {  # (JVP, VJP)
     "jit": ("inner jaxpr walked inline", "inner jaxpr walked inline"),
@@ -90,11 +92,28 @@ def render(readme: str) -> str:
     return readme
 
 
-def main(path: str = "README.md") -> None:
-    """Rewrites the generated sections of the README in place."""
-    file = Path(path)
-    file.write_text(render(file.read_text()))
+def main(argv: list[str] | None = None) -> int:
+    """Rewrites the generated sections of the README in place (or checks them)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.readme",
+        description="Regenerates the README's generated sections (the primitive table and "
+        "the experiment sections, read from figures/*.json).",
+    )
+    parser.add_argument("path", nargs="?", default="README.md", help="the README to rewrite")
+    parser.add_argument(
+        "--check", action="store_true", help="only report whether the README is current"
+    )
+    args = parser.parse_args(argv)
+    file = Path(args.path)
+    text = file.read_text()
+    fresh = render(text)
+    if args.check:
+        print("README is current" if fresh == text else "README is stale: run without --check")
+        return 0 if fresh == text else 1
+    if fresh != text:
+        _common.write_text(file, fresh)
+    return 0
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    sys.exit(main())

@@ -42,7 +42,7 @@ from typing import Any
 from jax import lax
 
 from .._dtypes import carries_derivative
-from .._errors import UnsupportedParamError, UnsupportedPrimitiveError, where
+from .._errors import UnsupportedParamError, UnsupportedPrimitiveError, described, where
 from .._trace import bind
 
 ANY = lambda value: True  # noqa: E731  (every value of this param is handled)
@@ -123,7 +123,7 @@ def check_params(name: str, accepted: Mapping, eqn, call_site=None) -> None:
         accepts = accepted.get(key)
         if accepts is None or not accepts(value):
             raise UnsupportedParamError(
-                f"adlab's rule for '{name}' does not handle {key}={value!r} (from "
+                f"adlab's rule for {described(name)} does not handle {key}={value!r} (from "
                 f"{where(eqn, call_site)}); it handles these params: "
                 f"{', '.join(sorted(accepted)) or 'none'}, with the values JAX uses by "
                 "default. Differentiate that operation with jax.grad / jax.jvp, or write "
@@ -146,20 +146,14 @@ def unsupported(eqn, mode: str, call_site=None) -> UnsupportedPrimitiveError:
     """Builds the error for an equation whose primitive adlab cannot differentiate."""
     name = eqn.primitive.name
     return UnsupportedPrimitiveError(
-        f"adlab has no {mode} rule for the primitive '{name}' (from "
-        f"{where(eqn, call_site)}). adlab differentiates a closed set of primitives: "
-        f"{', '.join(sorted(supported()))}. Rewrite that part with supported "
-        "operations, or wrap it in jax.custom_jvp / jax.custom_vjp to give it a rule.",
+        f"adlab has no {mode} rule for the primitive {described(name)}, from "
+        f"{where(eqn, call_site)}. adlab differentiates the closed set of primitives in "
+        "adlab.PRIMITIVES (the README's table 'The primitive set' says what each covers). "
+        "Rewrite that part with supported operations, keep it off the differentiated path "
+        "(its inputs constant or behind lax.stop_gradient), or wrap it in jax.custom_jvp / "
+        "jax.custom_vjp to give it a rule.",
         name,
     )
-
-
-# How the primitives that turn a real value into a complex one appear in user code.
-_IN_USER_TERMS = {
-    "convert_element_type": "a cast ('convert_element_type': x.astype(...), or arithmetic "
-    "with a complex number such as x + 1j)",
-    "complex": "'complex' (lax.complex(x, y))",
-}
 
 
 def handler_for(eqn, active: bool, mode: str, call_site=None):
@@ -180,9 +174,7 @@ def handler_for(eqn, active: bool, mode: str, call_site=None):
     handler = HANDLERS.get(eqn.primitive.name)
     if handler is None or not handler.transparent:
         name = eqn.primitive.name
-        origin = (
-            f"the output of {_IN_USER_TERMS.get(name, repr(name))} (from {where(eqn, call_site)})"
-        )
+        origin = f"the output of {described(name)} (from {where(eqn, call_site)})"
         carried = [carries_derivative(v.aval, origin, name) for v in eqn.outvars]
         if not any(carried):
             return None
