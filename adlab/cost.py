@@ -2,10 +2,13 @@
 
 Three instruments, one job each:
 
-- `count(fun, *args)` traces `fun` with `jax.make_jaxpr` and adds up a cost per equation, by the
-  conventions in DESIGN.md (XLA's CPU convention). It is analytic: no compilation, no fusion,
-  no simplification. It recurses into nested jaxprs (`jit`, `custom_jvp_call`,
-  `custom_vjp_call`, `remat`, `closed_call`, loops and conditionals).
+- `count(fun, *args)` traces `fun` with `jax.make_jaxpr` and adds up a cost per equation, by
+  XLA's CPU convention: `dot_general` costs 2·batch·M·N·K, an elementwise arithmetic op 1 per
+  output element, a reduction 1 per input element; transcendental ops (exp, log, tanh, ...)
+  are counted apart, 1 per element; structural ops cost no FLOPs but move bytes. It is
+  analytic: no compilation, no fusion, no simplification. It recurses into nested jaxprs
+  (`jit`, `custom_jvp_call`, `custom_vjp_call`, `remat`, `closed_call`, loops and
+  conditionals).
 - `xla(fun, *args)` compiles `jax.jit(fun)` and returns what XLA's `cost_analysis` and
   `memory_analysis` say about the compiled, fused program.
 - `tape_bytes(fun, *primals)` is the memory price of reverse mode: the bytes of the residuals

@@ -1,6 +1,6 @@
 """The plan language for Jacobian chains: plan trees, what they cost, and their text form.
 
-Conventions (issue 4). The sizes are ``[n0, n1, ..., nL]``. Factor i maps R^{n_{i-1}} to R^{n_i},
+Conventions. The sizes are ``[n0, n1, ..., nL]``. Factor i maps R^{n_{i-1}} to R^{n_i},
 so its Jacobian J_i is n_i x n_{i-1}, and the chain Jacobian is J = J_L ... J_1. A dense product
 of an (a x b) and a (b x c) matrix costs 2abc FLOPs.
 
