@@ -193,15 +193,14 @@ class CustomVjp(CallHandler):
         num_res = res_tree.num_leaves - sum(f is not None for f in input_fwds)
         fresh, outs = iter(res_and_outs[:num_res]), list(res_and_outs[num_res:])
         res = [next(fresh) if f is None else xs[f] for f in input_fwds]
-        return outs, recorder.append(self, eqn, x_slots, xs, outs, extra=(res, bwd))
+        return outs, recorder.append(self, eqn, x_slots, xs, outs, saved=res, extra=bwd)
 
     def push_entry(self, entry, x_dots):
         raise custom_vjp_forward_mode_error()
 
     def pull_entry(self, entry, cts):
-        res, bwd = entry.extra
         cts = [zero_tangent(o) if c is None else c for c, o in zip(cts, entry.outs)]
-        cts_in = bwd.call_wrapped(*res, *cts)
+        cts_in = entry.extra.call_wrapped(*entry.saved, *cts)  # bwd(residuals, cotangents)
         return [None if isinstance(c, Zero | SymbolicZero) or not carries_derivative(c) else c
                 for c in cts_in]  # fmt: skip
 

@@ -391,4 +391,4 @@ def tape_bytes(fun: Callable[..., Any], *primals: Any) -> int:
     """
     from adlab import reverse  # late import: reverse depends on the rules, cost does not
 
-    return sum(int(r.nbytes) for r in reverse.residuals(fun, *primals) if r is not None)
+    return sum(r.nbytes for r in reverse.residuals(fun, *primals))

@@ -9,11 +9,15 @@ consumers are summed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 import jax
 from jax import tree_util
 
 from . import _checks, tape
 from ._dtypes import zero_tangent
+from ._errors import where
 from ._trace import trace
 
 
@@ -71,25 +75,87 @@ def vjp(fun, *primals, has_aux: bool = False):
     return primal_out, pullback, tree_util.tree_unflatten(traced.aux_tree, outs[n:])
 
 
-def residuals(fun, *primals) -> list:
-    """The arrays adlab's backward sweep reads from the tape: the memory price of reverse mode.
+@dataclass(frozen=True)
+class Residual:
+    """One array the backward sweep reads from the tape.
+
+    Attributes:
+      array: the array itself.
+      stored_by: what put it on the tape: ``"input 1 of mul"``, ``"output of tanh"``, or
+        ``"your input: leaf 0"`` for an array the caller passed in (it costs no extra
+        memory: the caller holds it anyway), or ``"a constant"`` for one the function
+        closes over.
+      where: the source line of the equation that stored it.
+    """
+
+    array: Any = field(repr=False)
+    stored_by: str
+    where: str
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.array.nbytes)
+
+    @property
+    def yours(self) -> bool:
+        """Whether the caller passed this array in (its memory is not the tape's)."""
+        return self.stored_by.startswith("your input")
+
+
+class Tape(list):
+    """The residuals of one reverse-mode evaluation; ``str()`` is a table with the total."""
+
+    def __str__(self) -> str:
+        rows = [("stored by", "shape", "dtype", "bytes", "source line")]
+        for r in self:
+            shape = "x".join(map(str, r.array.shape)) or "scalar"
+            rows.append((r.stored_by, shape, str(r.array.dtype), f"{r.nbytes:,}", r.where))
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[4] for row in rows]
+        kept = sum(r.nbytes for r in self if not r.yours)
+        lines.append(
+            f"{len(self)} residuals, {sum(r.nbytes for r in self):,} bytes; {kept:,} of them "
+            "kept by the tape beyond your own inputs"
+        )
+        return "\n".join(lines)
+
+
+def residuals(fun, *primals) -> Tape:
+    """What adlab's backward sweep reads from the tape: the memory price of reverse mode.
 
     The pullback is traced once with ``jax.make_jaxpr``; the concrete arrays it closes over
-    and actually uses become the jaxpr's constants, and those are the residuals.
+    and actually uses become the jaxpr's constants, and those are the residuals. Each is
+    labelled with the equation that stored it and that equation's source line.
 
     Args:
       fun: a function of ``len(primals)`` arguments.
       *primals: the point to differentiate at.
 
     Returns:
-      A list of the distinct residual arrays.
+      A ``Tape``: a list of the distinct residuals, in the order the forward sweep stored
+      them; ``print`` it for a table with the total bytes.
     """
-    out, pullback = vjp(fun, *primals)
-    ct = tree_util.tree_map(zero_tangent, out)
-    closed = jax.make_jaxpr(pullback)(ct)
-    seen, kept = set(), []
-    for c in closed.consts:
-        if id(c) not in seen and hasattr(c, "nbytes"):
-            seen.add(id(c))
-            kept.append(c)
-    return kept
+    traced = trace(fun, primals)
+    entries, outs, out_slots, in_slots = tape.sweep(traced)
+    n = traced.num_out
+
+    def pullback(*cts):
+        return tape.backward(entries, out_slots[:n], list(cts), in_slots)
+
+    used = {id(c) for c in jax.make_jaxpr(pullback)(*map(zero_tangent, outs[:n])).consts}
+    labels: dict[int, tuple[str, str]] = {}
+    for i, x in enumerate(traced.flat_primals):
+        labels.setdefault(id(x), (f"your input: leaf {i}", "(argument)"))
+    for entry in entries:
+        name, line = entry.eqn.primitive.name, where(entry.eqn)
+        stored = [(f"output of {name}", o) for o in entry.outs]
+        stored += [(f"input {k} of {name}", x) for k, x in enumerate(entry.primals)]
+        stored += [(f"residual of {name}", r) for r in entry.saved]
+        for label, x in stored:
+            labels.setdefault(id(x), (label, line))
+    found: dict[int, Residual] = {}
+    for entry in entries:  # in the order the forward sweep stored them
+        for x in entry.arrays():
+            if id(x) in used and id(x) not in found and hasattr(x, "nbytes"):
+                found[id(x)] = Residual(x, *labels[id(x)])
+    return Tape(found.values())

@@ -36,8 +36,9 @@ class Entry:
       handler: the rule (or call handler) that pushes and pulls through it.
       eqn: the jaxpr equation (its primitive and params).
       in_slots / out_slots: where its inputs come from and its outputs go.
-      primals / outs: the residuals: primal inputs and outputs, kept for the rule.
-      extra: whatever else the handler keeps (custom_vjp: fwd's residuals and bwd).
+      primals / outs: residuals: primal inputs and outputs, kept for the rule.
+      saved: any other arrays the handler keeps (custom_vjp: the residuals fwd returned).
+      extra: anything else the handler keeps that is not an array (custom_vjp: bwd).
     """
 
     handler: Any
@@ -46,7 +47,12 @@ class Entry:
     out_slots: list
     primals: list = field(repr=False)
     outs: list = field(repr=False)
+    saved: list = field(default_factory=list, repr=False)
     extra: Any = field(default=None, repr=False)
+
+    def arrays(self) -> list:
+        """Every array this entry keeps: its primal inputs, its outputs, what it saved."""
+        return [*self.primals, *self.outs, *self.saved]
 
 
 class Recorder:
@@ -83,10 +89,11 @@ class Recorder:
             env.update(zip(eqn.outvars, zip(outs, o_slots)))
         return _unzip([read_pair(env, v) for v in jaxpr.outvars], len(jaxpr.outvars))
 
-    def append(self, handler, eqn, in_slots, primals, outs, extra=None) -> list:
+    def append(self, handler, eqn, in_slots, primals, outs, saved=(), extra=None) -> list:
         """Appends an entry; returns the fresh slots of the outputs that carry a derivative."""
         out_slots = [next(self._slots) if carries_derivative(o) else None for o in outs]
-        self.tape.append(Entry(handler, eqn, in_slots, out_slots, primals, outs, extra))
+        entry = Entry(handler, eqn, in_slots, out_slots, primals, outs, list(saved), extra)
+        self.tape.append(entry)
         return out_slots
 
 
