@@ -3,7 +3,7 @@
 - `timeit(fn, *args)` compiles first (when `fn` is jitted) and reports compile time apart, warms
   up, calls `block_until_ready` on every result, and returns the median, min and spread of
   repeated samples. Each sample runs `fn` enough times to last at least `min_sample_s`.
-- `compare(a, b, ...)` times two callables interleaved, pair by pair, and returns the per-pair
+- `compare(a, b, *args)` times two callables interleaved, pair by pair, and returns the per-pair
   time ratio a/b and its median. Because both members of a pair run under the same machine
   load, ratios are far more stable than absolute times: quote ratios.
 - `jit_hoisted(fun, *args)` jits `fun` with its closed-over arrays (for a pullback: the
@@ -107,32 +107,33 @@ def timeit(
 def compare(
     a: Callable[..., Any],
     b: Callable[..., Any],
-    *,
-    args_a: Sequence[Any] = (),
+    *args: Any,
     args_b: Sequence[Any] | None = None,
-    pairs: int = 15,
+    repeats: int = 15,
     warmup: int = 2,
     min_sample_s: float = 2e-3,
 ) -> Comparison:
-    """Times `a` and `b` interleaved and returns the per-pair ratios time(a)/time(b).
+    """Times `a(*args)` and `b(*args)` interleaved; returns the per-pair ratios time(a)/time(b).
 
-    The pairs alternate their order (a b, b a, a b, ...) so that neither callable always runs
-    first. Compilation and warm-up of both happen before the first pair.
+    The signature follows `timeit`'s: the callables, their arguments, then the same options
+    (`repeats` is the number of (a, b) pairs). The pairs alternate their order (a b, b a,
+    a b, ...) so that neither callable always runs first. Compilation and warm-up of both
+    happen before the first pair.
 
     Args:
       a: the numerator callable (compiled first if it is a `jax.jit` function).
       b: the denominator callable.
-      args_a: positional arguments of `a`.
-      args_b: positional arguments of `b`; defaults to `args_a`.
-      pairs: number of (a, b) sample pairs.
+      *args: positional arguments of both (of `a` only when `args_b` is given).
+      args_b: positional arguments of `b`, when they differ from `a`'s.
+      repeats: number of (a, b) sample pairs.
       warmup: untimed calls of each after its first call.
       min_sample_s: each sample repeats its call until it lasts at least this long.
 
     Returns:
       A `Comparison` with the ratios, their median, a `Timing` for each side and `environment()`.
     """
-    _check_counts(pairs, warmup)
-    args_a = tuple(args_a)
+    _check_counts(repeats, warmup)
+    args_a = args
     args_b = args_a if args_b is None else tuple(args_b)
     call_a, compile_a, first_a = _prepare(a, args_a, warmup)
     call_b, compile_b, first_b = _prepare(b, args_b, warmup)
@@ -140,7 +141,7 @@ def compare(
     n_b = _calls_per_sample(call_b, args_b, min_sample_s)
     t_a: list[float] = []
     t_b: list[float] = []
-    for i in range(pairs):
+    for i in range(repeats):
         if i % 2 == 0:
             t_a.append(_sample(call_a, args_a, n_a))
             t_b.append(_sample(call_b, args_b, n_b))

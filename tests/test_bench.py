@@ -36,7 +36,7 @@ def test_compare_interleaves_and_alternates_order():
     log = []
     pairs = 6
     result = bench.compare(
-        lambda: log.append("a"), lambda: log.append("b"), pairs=pairs, warmup=0, min_sample_s=0
+        lambda: log.append("a"), lambda: log.append("b"), repeats=pairs, warmup=0, min_sample_s=0
     )
     assert result.a.number == result.b.number == 1
     assert "".join(log[-2 * pairs :]) == "ab" + "ba" + "ab" + "ba" + "ab" + "ba"
@@ -46,7 +46,7 @@ def test_compare_interleaves_and_alternates_order():
 def test_compare_ratios_are_pairwise_quotients():
     x = jnp.ones((16, 16), F32)
     result = bench.compare(
-        jax.jit(lambda x: x @ x @ x), jax.jit(lambda x: x @ x), args_a=(x,), pairs=5
+        jax.jit(lambda x: x @ x @ x), jax.jit(lambda x: x @ x), x, repeats=5
     )
     expected = [a / b for a, b in zip(result.a.samples_s, result.b.samples_s, strict=True)]
     np.testing.assert_allclose(result.ratios, expected)
@@ -66,7 +66,7 @@ def test_bad_arguments_are_rejected():
     with pytest.raises(ValueError):
         bench.timeit(lambda: None, repeats=0)
     with pytest.raises(ValueError):
-        bench.compare(lambda: None, lambda: None, pairs=0)
+        bench.compare(lambda: None, lambda: None, repeats=0)
     with pytest.raises(TypeError):
         bench.timeit(42)
 
