@@ -1,13 +1,13 @@
-"""backprop_flops: is the backward pass of a 2-layer linear net exactly 2x its forward? (seed 000)
+"""backprop_flops: is the backward pass of a 2-layer linear net exactly 2x its forward?
 
-The seed article (../shared/seeds/000) takes H1 = X W1, H2 = H1 W2, loss = mean(H2^2) with
-X: BxD, W1: DxD, W2: DxC and counts matrix-multiply FLOPs by hand:
+The article "Backpropagation: From Intuition to FLOPs" takes H1 = X W1, H2 = H1 W2,
+loss = mean(H2^2) with X: BxD, W1: DxD, W2: DxC and counts matrix-multiply FLOPs by hand:
 
 - forward:                       2BDD + 2BDC
 - backward (dW2, dH1, dW1, dX):  4BDC + 4BDD   = exactly 2x the forward
 - backward without dX:           4BDC + 2BDD
 
-For a sweep of (B, D, C) this experiment puts side by side (1) the seed's formulas, (2)
+For a sweep of (B, D, C) this experiment puts side by side (1) the article's formulas, (2)
 `adlab.cost.count` on the forward and on the pullbacks of `adlab.vjp` and `jax.vjp`, split
 into matmul FLOPs and the loss's elementwise FLOPs, and (3) XLA's `cost_analysis` of the
 compiled programs. It also measures, interleaved with the forward, the time ratios
@@ -17,6 +17,7 @@ by a small constant) for adlab and for JAX, all under `jax.jit`.
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import statistics
 from collections.abc import Callable, Mapping
@@ -24,11 +25,12 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from matplotlib.figure import Figure
+import numpy as np
 
 import adlab
 from adlab import bench, cost
-from experiments._common import read_json, run_sweep, save_figure
+from experiments import _plot
+from experiments._common import read_json, run_sweep
 
 NAME = "backprop_flops"
 
@@ -48,7 +50,7 @@ LARGE_FWD_FLOPS = 1e8  # points above this are compute-bound enough to quote tim
 
 
 def loss(X: jax.Array, W1: jax.Array, W2: jax.Array) -> jax.Array:
-    """The seed's model and loss.
+    """The article's model and loss.
 
     Args:
       X: inputs, B x D.
@@ -64,7 +66,7 @@ def loss(X: jax.Array, W1: jax.Array, W2: jax.Array) -> jax.Array:
 
 
 def formulas(B: int, D: int, C: int) -> dict[str, int]:
-    """The seed's hand-counted matmul FLOPs.
+    """The article's hand-counted matmul FLOPs.
 
     Args:
       B: batch size.
@@ -137,9 +139,9 @@ def measure(point: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, An
             cmp = bench.compare(
                 jitted,
                 fwd,
-                args_a=call_args,
+                *call_args,
                 args_b=primals,
-                pairs=params["pairs"],
+                repeats=params["pairs"],
                 min_sample_s=params["min_sample_s"],
             )
             timed[name][kind] = {
@@ -200,6 +202,19 @@ def run(out_dir: pathlib.Path, quick: bool = False) -> pathlib.Path:
 # ---- summary and figure ---------------------------------------------------------------------
 
 
+def headline(data: Mapping[str, Any]) -> str:
+    """The one-line finding, for the end-of-run summary."""
+    s = data["summary"]
+    t = s["median_time_ratio"]
+    exact = s["max_rel_gap_count_vs_formula_matmul"] == 0
+    return (
+        f"backward matmul FLOPs are {'exactly' if exact else 'NOT exactly'} 2x the forward's; "
+        f"measured backward/forward time {t['adlab']['bwd']:.2f} (adlab) and "
+        f"{t['jax']['bwd']:.2f} (JAX), gradient/forward {t['adlab']['grad']:.2f} and "
+        f"{t['jax']['grad']:.2f}"
+    )
+
+
 def summary(data: Mapping[str, Any]) -> dict[str, Any]:
     """Headline numbers of a results JSON (what the README quotes).
 
@@ -207,7 +222,7 @@ def summary(data: Mapping[str, Any]) -> dict[str, Any]:
       data: the decoded JSON.
 
     Returns:
-      For matmul FLOPs, the largest relative gap between `count` and the seed's formulas; for
+      For matmul FLOPs, the largest relative gap between `count` and the article's formulas; for
       the whole program, the range of counted bwd/fwd ratios and the largest relative gap
       between `count` and XLA; and the median measured time ratios per implementation, over
       the points whose forward pass has at least LARGE_FWD_FLOPS flops (all points if none),
@@ -268,99 +283,170 @@ def _rel(a: float, b: float) -> float:
 def plot(json_path: pathlib.Path, png_path: pathlib.Path) -> None:
     """Draws the figure from the JSON alone.
 
-    Left: FLOP ratios backward/forward against C/D, as formula, count and XLA, with and without
-    dX. Middle: measured time ratios against the counted FLOP ratios. Right: measured ratios
-    against the forward pass's size.
+    Left (the finding): FLOPs backward / forward against C/D: the article's formulas as lines,
+    `adlab.cost.count` and XLA's `cost_analysis` as markers, with and without dX. Right: the
+    measured time ratio of each program (backward without dX, backward, full gradient) to the
+    forward pass against its FLOP ratio, adlab and JAX side by side.
 
     Args:
       json_path: the results JSON.
       png_path: where the PNG goes.
     """
     data = read_json(json_path)
-    points = sorted(data["points"], key=lambda p: p["C"] / p["D"])
-    fig = Figure(figsize=(16, 5))
-    ax0, ax1, ax2 = fig.subplots(1, 3)
-    _plot_counted(ax0, points)
-    _plot_timed_vs_counted(ax1, points)
-    _plot_timed_vs_size(ax2, points)
     s = summary(data)
-    fig.suptitle(
-        "Backprop FLOPs of H2 = X W1 W2, loss = mean(H2²) (seed 000): "
-        f"count = formula on matmuls (max gap {s['max_rel_gap_count_vs_formula_matmul']:.1e}); "
-        f"count vs XLA within {100 * s['max_rel_gap_count_vs_xla']:.2f}%\n"
-        f"{data['meta']['backend']} ({data['meta']['device_kind']}), "
-        f"{data['meta']['cpu_count']} CPUs, jax {data['meta']['jax']}, "
-        f"{data['params']['dtype']}, medians of {data['params']['pairs']} interleaved pairs",
-        fontsize=10,
+    with _plot.style():
+        fig = _plot.figure(15.5, 5.6)
+        ax_flops, ax_time = fig.subplots(1, 2, width_ratios=[1, 1.15])
+        _plot_counted(ax_flops, data["points"])
+        _plot_timed(ax_time, data["points"], s)
+        _plot.finish(fig, data, png_path, _title(s), _sizes(data["params"]))
+
+
+# Concentric markers of different shapes and sizes: where the three counts agree, all stay visible.
+COUNTED = {
+    "count_adlab": (_plot.Series("adlab.cost.count, adlab.vjp", _plot.ORANGE, "o", True), 16),
+    "count_jax": (_plot.Series("adlab.cost.count, jax.vjp", _plot.PURPLE, "D", True), 9),
+    "xla": (_plot.Series("XLA cost_analysis, adlab.vjp", _plot.BLUE, "x"), 8),
+}
+TIMED = {
+    "adlab": _plot.Series("adlab", _plot.VERMILLION, "o"),
+    "jax": _plot.Series("JAX", _plot.GREEN, "s"),
+}
+PROGRAMS = {  # the programs timed against the forward pass, as the figure names them
+    "bwd_params": "backward,\nweights only",
+    "bwd": "backward",
+    "grad": "gradient\n(fwd + bwd)",
+}
+SHORT = {"bwd_params": "weights only", "bwd": "backward", "grad": "gradient"}
+
+
+def _title(s: Mapping[str, Any]) -> str:
+    lo, hi = s["counted_bwd_over_fwd"]
+    if s["max_rel_gap_count_vs_formula_matmul"] == 0:
+        flops = "exactly 2× the forward's matmul FLOPs"
+    else:
+        flops = f"{lo:.2f}–{hi:.2f}× the forward's FLOPs"
+    t = sorted(f"{impl['bwd']:.1f}" for impl in s["median_time_ratio"].values())
+    time = f"{t[0]}×" if t[0] == t[-1] else f"{t[0]}–{t[-1]}×"
+    return f"The backward pass costs {flops} and {time} its time"
+
+
+def _sizes(params: Mapping[str, Any]) -> str:
+    grid = params["grid"]
+    B, D, C = (", ".join(map(str, sorted({g[i] for g in grid}))) for i in range(3))
+    return (
+        f"B ∈ {{{B}}}, D ∈ {{{D}}}, C ∈ {{{C}}} ({len(grid)} shapes) · {params['dtype']}"
+        f" · times: medians of {params['pairs']} interleaved pairs"
     )
-    fig.tight_layout()
-    save_figure(fig, png_path)
 
 
 def _plot_counted(ax: Any, points: list[dict]) -> None:
     x = [p["C"] / p["D"] for p in points]
-    for kind, color, label in (("bwd", "C0", "with dX"), ("bwd_params", "C1", "without dX")):
-        formula = [p["formula"][kind] / p["formula"]["fwd"] for p in points]
-        counted = [p["count"]["adlab"][kind]["total"] / p["count"]["fwd"]["total"] for p in points]
-        compiled = [p["xla"]["adlab"][kind] / p["xla"]["fwd"] for p in points]
-        ax.plot(x, formula, "-", color=color, label=f"seed formula, {label}")
-        ax.plot(x, counted, "o", mfc="none", color=color, ms=9, label=f"adlab.cost.count, {label}")
-        ax.plot(x, compiled, "x", color=color, ms=7, label=f"XLA cost_analysis, {label}")
+    r = np.geomspace(min(x) / 2, max(x) * 2, 200)  # the formulas depend on C/D alone
+    f = formulas(1, 1, r)
+    mid = (min(x) * max(x)) ** 0.5
+    for kind, text, offset, align in (
+        ("bwd", "full backward (dW1, dW2, dX): exactly 2×", (0, 12), "center"),
+        ("bwd_params", "backward, weights only (dW1, dW2)", (14, -12), "left"),
+    ):
+        ax.plot(r, f[kind] / f["fwd"], "-", color=_plot.BLACK, lw=1.5, zorder=1)
+        at = formulas(1, 1, mid)
+        ax.annotate(
+            text,
+            (mid, at[kind] / at["fwd"]),
+            xytext=offset,
+            textcoords="offset points",
+            ha=align,
+            va="center",
+        )
+    ax.plot([], [], "-", color=_plot.BLACK, lw=1.5, label="the article's formula (matmuls only)")
+    for name, (series, size) in COUNTED.items():
+        ys = []
+        for kind in ("bwd", "bwd_params"):
+            for p in points:
+                if name == "xla":
+                    ys.append(p["xla"]["adlab"][kind] / p["xla"]["fwd"])
+                else:
+                    impl = name.removeprefix("count_")
+                    ys.append(p["count"][impl][kind]["total"] / p["count"]["fwd"]["total"])
+        ax.plot(x + x, ys, zorder=2, **series.markers(size, mfc="white"))  # hides the line
     ax.set_xscale("log")
     ticks = sorted(set(x))
     ax.set_xticks(ticks, [f"1/{round(1 / t)}" if t < 1 else f"{t:g}" for t in ticks])
     ax.minorticks_off()
-    ax.set_xlabel("C / D")
-    ax.set_ylabel("backward FLOPs / forward FLOPs")
-    ax.set_title("Counted: backward / forward")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
+    ax.set_xlim(min(x) / 1.6, max(x) * 1.6)
+    ax.set_ylim(0.9, 2.25)
+    ax.set_xlabel("C / D   (outputs C ÷ hidden width D)")
+    ax.set_ylabel("backward FLOPs ÷ forward FLOPs")
+    ax.set_title("Counted FLOPs: the formula, adlab's count and XLA agree")
+    ax.legend(loc="center left")
 
 
-def _plot_timed_vs_counted(ax: Any, points: list[dict]) -> None:
-    marks = {"bwd": "o", "bwd_params": "s", "grad": "^"}
-    for name, color in (("adlab", "C3"), ("jax", "C2")):
-        for kind, mark in marks.items():
-            xs = [p["xla"][name][kind] / p["xla"]["fwd"] for p in points]
-            ys = [p["time"][name][kind]["ratio"] for p in points]
-            ax.scatter(xs, ys, marker=mark, color=color, alpha=0.7, label=f"{name} {kind}/fwd")
-    lim = [0.8, 4.2]
-    ax.plot(lim, lim, "k--", lw=1, label="time ratio = FLOP ratio")
+def _plot_timed(ax: Any, points: list[dict], s: Mapping[str, Any]) -> None:
+    shift = dict(zip(IMPLS, _plot.offsets(len(IMPLS), 0.08), strict=True))
+    for name, series in TIMED.items():
+        for large in (True, False):
+            xs, ys = [], []
+            for p in points:
+                if (p["formula"]["fwd"] >= LARGE_FWD_FLOPS) != large:
+                    continue
+                for kind in KINDS:
+                    xs.append(p["xla"][name][kind] / p["xla"]["fwd"] + shift[name])
+                    ys.append(p["time"][name][kind]["ratio"])
+            hollow = dataclasses.replace(series, hollow=not large)
+            ax.plot(xs, ys, alpha=0.85, **hollow.markers(label=series.label if large else None))
+    lim = [0.8, 3.4]
+    ax.plot(lim, lim, "--", color=_plot.BLACK, lw=1, label="time ratio = FLOP ratio")
+    for label, hollow in (
+        (f"filled: forward ≥ {LARGE_FWD_FLOPS:.0e} FLOPs", False),
+        ("hollow: smaller shapes", True),
+    ):
+        ax.plot(
+            [], [], **_plot.Series(label.replace("e+0", "e"), _plot.GREY, "o", hollow).markers()
+        )
+    slow = [p for p in points if [p["B"], p["D"], p["C"]] in s["backward_faster_than_forward"]]
+    if slow:  # a backward faster than its forward: the forward, not the backward, is odd
+        xs = [
+            p["xla"][n][k] / p["xla"]["fwd"] + shift[n] for p in slow for n in IMPLS for k in KINDS
+        ]
+        ys = [p["time"][n][k]["ratio"] for p in slow for n in IMPLS for k in KINDS]
+        shapes = "\n".join(f"B={p['B']} D={p['D']} C={p['C']}," for p in slow)
+        ringed = _plot.Series(
+            f"ringed: {shapes}\nwhere the backward ran faster\nthan an anomalously slow forward",
+            _plot.GREY,
+            "o",
+            hollow=True,
+        )
+        ax.plot(xs, ys, **ringed.markers(17, mew=1.2))
+    med = s["median_time_ratio"]
+    large = sum(p["formula"]["fwd"] >= LARGE_FWD_FLOPS for p in points)
+    over = f"{large} largest shapes" if large else f"all {len(points)} shapes"
+    rows = [f"median time ratio,\n{over}:", f"{'':13s} adlab    JAX"]
+    rows += [f"{SHORT[k]:13s} {med['adlab'][k]:.2f}×  {med['jax'][k]:.2f}×" for k in KINDS]
+    ax.text(
+        1.03,
+        0.0,
+        "\n".join(rows),
+        transform=ax.transAxes,
+        ha="left",
+        va="bottom",
+        fontsize=9,
+        family="monospace",
+        bbox={"facecolor": "white", "edgecolor": _plot.GREY, "alpha": 0.9},
+    )
+    top = ax.secondary_xaxis("top")
+    flop = {
+        k: statistics.median(p["xla"]["adlab"][k] / p["xla"]["fwd"] for p in points) for k in KINDS
+    }
+    top.set_xticks([flop[k] for k in KINDS], [PROGRAMS[k] for k in KINDS], fontsize=9)
+    top.tick_params(length=0)
     ax.set_xlim(lim)
-    ax.set_xlabel("FLOP ratio (XLA)")
-    ax.set_ylabel("measured time ratio (median of pairs)")
-    ax.set_title("Measured vs counted")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-
-
-def _plot_timed_vs_size(ax: Any, points: list[dict]) -> None:
-    points = sorted(points, key=lambda p: p["formula"]["fwd"])
-    x = [p["formula"]["fwd"] for p in points]
-    for name, color in (("adlab", "C3"), ("jax", "C2")):
-        for kind, style in (("bwd", "o-"), ("grad", "^--")):
-            y = [p["time"][name][kind]["ratio"] for p in points]
-            ax.plot(x, y, style, color=color, alpha=0.8, label=f"{name} {kind}/fwd")
-    for p in points:
-        t = p["time"]["jax"]["bwd"]
-        if all(p["time"][name]["bwd"]["ratio"] < 1 for name in IMPLS):
-            ax.annotate(
-                f"B={p['B']} D={p['D']} C={p['C']}:\n"
-                f"forward {t['fwd_ms']:.0f} ms > backward {t['ms']:.0f} ms",
-                (p["formula"]["fwd"], t["ratio"]),
-                xytext=(-150, 20),
-                textcoords="offset points",
-                fontsize=7,
-                arrowprops={"arrowstyle": "->", "lw": 0.6},
-            )
-    ax.axhline(2, color="k", lw=0.8, ls=":", label="counted bwd/fwd = 2")
-    ax.axhline(3, color="k", lw=0.8, ls="-.", label="counted grad/fwd = 3")
-    ax.set_xscale("log")
-    ax.set_xlabel("forward FLOPs (2BDD + 2BDC)")
-    ax.set_ylabel("measured time ratio")
-    ax.set_title("Measured ratio vs problem size")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
+    highest = max(p["time"][n][k]["ratio"] for p in points for n in IMPLS for k in KINDS)
+    ax.set_ylim(0, max(4.0, 1.08 * highest))
+    ax.set_xlabel("FLOPs of the program ÷ FLOPs of the forward (XLA cost_analysis)")
+    ax.set_ylabel("time of the program ÷ time of the forward")
+    ax.set_title("Measured under jax.jit: time follows the FLOP count")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1))
 
 
 def readme(data: Mapping[str, Any]) -> str:
@@ -372,14 +458,16 @@ def readme(data: Mapping[str, Any]) -> str:
     per_all = [v for impl in per.values() for v in impl.values()]
     slow = ", ".join(f"B={b} D={d} C={c}" for b, d, c in s["backward_faster_than_forward"])
     holds = "holds exactly" if s["max_rel_gap_count_vs_formula_matmul"] == 0 else "does NOT hold"
-    return f"""### Backprop FLOPs: does the backward pass cost 2x the forward? (seed 000)
+    return f"""### Backprop FLOPs: does the backward pass cost 2x the forward?
 
 ![backprop_flops](figures/backprop_flops.png)
 
-Model (seed 000): H1 = X W1, H2 = H1 W2, loss = mean(H2²), with X: B×D, W1: D×D, W2: D×C,
+The model of the article "Backpropagation: From Intuition to FLOPs", which counts the
+FLOPs of the backward pass by hand: H1 = X W1, H2 = H1 W2, loss = mean(H2²), with X: B×D,
+W1: D×D, W2: D×C,
 at {len(grid)} (B, D, C) points. Run: `python -m experiments backprop_flops`.
 
-- **The seed's claim {holds} for the matrix multiplies.** On the forward pass and on the
+- **The article's claim {holds} for the matrix multiplies.** On the forward pass and on the
   pullbacks of both `adlab.vjp` and `jax.vjp`, `adlab.cost.count` gives 2BDD+2BDC
   (forward), 4BDC+4BDD (backward with dX, exactly 2×) and 4BDC+2BDD (without dX) at every
   point.

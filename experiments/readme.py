@@ -63,12 +63,15 @@ def experiments_section(figures: Path = FIGURES) -> str:
 
     parts = ["## Experiments", ""]
     parts.append(
-        "Each experiment is one file in `experiments/`; `python -m experiments NAME` writes "
-        "`figures/NAME.json` (parameters, every point, metadata) and `figures/NAME.png`. "
-        "`--quick` runs a small version, `--out DIR` writes elsewhere, `--device gpu` runs on "
-        "a GPU through XLA when JAX sees one, and `--list` lists them. An interrupted sweep "
-        "resumes from the points it already saved. The numbers below are read from the "
-        "committed JSON files (2-core CPU unless a file says otherwise)."
+        "Each experiment is one file in `experiments/`; `python -m experiments NAME` measures "
+        "on your machine and writes `figures/NAME.json` (parameters, every point, metadata) "
+        "and `figures/NAME.png`, with the provenance in the figure's footer. A run measures "
+        "afresh: only an interrupted run of the same code on the same machine resumes from "
+        "the points it saved (`--fresh` and `--resume` choose explicitly). `--quick` runs a "
+        "small version into `build/quick/`, never into `figures/`, and marks its figures as "
+        "not for citation. `--out DIR` writes elsewhere, `--device gpu` runs on a GPU through "
+        "XLA when JAX sees one, and `--list` lists the experiments. The numbers below are "
+        "read from the committed JSON files (2-core CPU unless a file says otherwise)."
     )
     for name in experiments.available():
         module = experiments.load(name)

@@ -256,6 +256,15 @@ def test_quick_run_writes_json_and_png(quick_run, name):
     assert len(point_lines(name, done.stdout)) == len(data["points"])
     png = (out / f"{name}.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    # The run ends with a summary: the headline finding of each experiment, one line each.
+    summary = done.stdout.split("\nSummary (quick run: not for citation)\n", 1)[1]
+    assert any(line.startswith(f"{name}: ") for line in summary.splitlines())
+
+
+def test_chain_order_draws_a_headline_and_a_detail_figure(quick_run):
+    out, _ = quick_run
+    detail = (out / "chain_order_detail.png").read_bytes()
+    assert detail[:8] == b"\x89PNG\r\n\x1a\n" and len(detail) > 10_000
 
 
 @pytest.fixture(scope="module")
