@@ -13,6 +13,10 @@ from adlab.chain import Plan
 
 SIZES = (6, 4, 4, 7, 1)  # dense, elementwise, dense, scalar loss
 
+# Plans multiply the same factors in other orders than jax.jacfwd: measured max relative
+# difference 3.6e-15 (float64, both impls, jitted and eager; no entry is near zero).
+RTOL = 1e-14
+
 # Every node kind, and every kind of seed under each kind of sweep.
 PLANS = [
     "forward",
@@ -87,10 +91,9 @@ def test_every_plan_gives_the_jacobian(impl, jit):
 
     got = (jax.jit(run) if jit else run)(x)  # one compilation for all plans
     want = jax.jacfwd(composed(fs))(x)
-    scale = float(jnp.max(jnp.abs(want)))
     for plan in plans:
         assert got[plan].shape == want.shape == (1, 6)
-        np.testing.assert_allclose(got[plan], want, rtol=1e-10, atol=1e-10 * scale, err_msg=plan)
+        np.testing.assert_allclose(got[plan], want, rtol=RTOL, atol=0, err_msg=plan)
 
 
 def test_optimal_and_dense_plans_of_a_tanh_chain(impl):
@@ -107,7 +110,7 @@ def test_optimal_and_dense_plans_of_a_tanh_chain(impl):
     got = jax.jit(lambda x: {k: chain.jacobian(fs, x, p, impl=impl) for k, p in plans.items()})(x)
     want = jax.jacfwd(composed(fs))(x)
     for name in plans:
-        np.testing.assert_allclose(got[name], want, rtol=1e-10, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(got[name], want, rtol=RTOL, atol=0, err_msg=name)
 
 
 def test_costs_are_one_tangent_propagation(impl):
@@ -115,7 +118,9 @@ def test_costs_are_one_tangent_propagation(impl):
     fs = [lambda x: w @ x, lambda x: 3.0 * x, lambda x: jnp.tanh(x)]
     costs = chain.costs(fs, jnp.ones(3), impl=impl)
     assert costs[:2] == (2 * 4 * 3, 4)  # one matvec; one multiply per element
-    assert costs[2] > 0  # tanh' = 1 - tanh^2, a few flops per element (rule-dependent)
+    # JAX's tanh rule, which adlab's follows: t' = (t + t y)(1 - y) with y = tanh(x) already
+    # computed: add, mul, sub, mul, 4 flops per element.
+    assert costs[2] == 4 * 4
 
 
 def test_bad_chains_are_refused():

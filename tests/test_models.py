@@ -1,29 +1,37 @@
 """Whole models: grad, jacfwd, jacrev, hessian and every HVP mode, adlab against JAX.
 
 Each model takes pytree parameters (dicts and lists), and each check runs both eagerly and
-under jax.jit.
+under jax.jit. Every HVP mode of both engines is also checked against H v from the dense
+Hessian of the raveled loss, which shares no code with the HVP compositions.
 """
+
+import functools
 
 import jax
 import jax.numpy as jnp
 import pytest
-from helpers import assert_trees_close
+from helpers import MODEL, MODEL_SECOND_ORDER, assert_trees_close
+from jax.flatten_util import ravel_pytree
 
 import adlab
 
+# Models are built in float64 here; test_float32.py builds the same ones in float32.
+F64 = jnp.float64
 
-def _normal(key, shape):
-    return jax.random.normal(key, shape, jnp.float64)
+
+def _normal(key, shape, dtype):
+    return jax.random.normal(key, shape, dtype)
 
 
-def mlp_model(key):
+def mlp_model(key, dtype=F64):
     """A 2-layer tanh MLP with list-of-dict params and a softmax cross-entropy loss."""
     ks = jax.random.split(key, 6)
     params = [
-        {"w": _normal(ks[0], (3, 4)), "b": _normal(ks[1], (4,))},
-        {"w": _normal(ks[2], (4, 2)), "b": _normal(ks[3], (2,))},
+        {"w": _normal(ks[0], (3, 4), dtype), "b": _normal(ks[1], (4,), dtype)},
+        {"w": _normal(ks[2], (4, 2), dtype), "b": _normal(ks[3], (2,), dtype)},
     ]
-    x, labels = _normal(ks[4], (5, 3)), jax.nn.one_hot(jnp.array([0, 1, 1, 0, 1]), 2)
+    x = _normal(ks[4], (5, 3), dtype)
+    labels = jax.nn.one_hot(jnp.array([0, 1, 1, 0, 1]), 2, dtype=dtype)
 
     def loss(params):
         h = x
@@ -35,12 +43,12 @@ def mlp_model(key):
     return loss, params
 
 
-def attention_model(key):
+def attention_model(key, dtype=F64):
     """Single-head self-attention with layer norm, GELU and a residual connection."""
     ks = jax.random.split(key, 5)
     d = 4
-    params = {name: _normal(k, (d, d)) * 0.5 for name, k in zip(("q", "k", "v", "o"), ks)}
-    x = _normal(ks[4], (3, d))
+    params = {name: _normal(k, (d, d), dtype) * 0.5 for name, k in zip(("q", "k", "v", "o"), ks)}
+    x = _normal(ks[4], (3, d), dtype)
 
     def layer_norm(h):
         mu = jnp.mean(h, -1, keepdims=True)
@@ -56,11 +64,11 @@ def attention_model(key):
     return loss, params
 
 
-def residual_model(key):
+def residual_model(key, dtype=F64):
     """A residual stack h <- h + relu(h W_i) with a logsumexp head."""
     ks = jax.random.split(key, 4)
-    params = [_normal(k, (3, 3)) * 0.7 for k in ks[:3]]
-    x = _normal(ks[3], (2, 3))
+    params = [_normal(k, (3, 3), dtype) * 0.7 for k in ks[:3]]
+    x = _normal(ks[3], (2, 3), dtype)
 
     def loss(params):
         h = x
@@ -71,9 +79,9 @@ def residual_model(key):
     return loss, params
 
 
-def classic_functions_model(key):
+def classic_functions_model(key, dtype=F64):
     """Classic optimisation test functions on a vector: Rosenbrock plus Rastrigin."""
-    x = jax.random.uniform(key, (4,), jnp.float64, -1.5, 1.5)
+    x = jax.random.uniform(key, (4,), dtype, -1.5, 1.5)
 
     def loss(x):
         rosen = jnp.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
@@ -98,8 +106,31 @@ VARIANTS = [
 ]
 
 
-def _model(name):
-    return MODELS[name](jax.random.key(len(name)))
+def _model(name, dtype=F64):
+    return MODELS[name](jax.random.key(len(name)), dtype)
+
+
+def direction(params):
+    """The HVP direction: cos(0), cos(1), ... laid over the parameters."""
+    return jax.tree.map(
+        lambda p: jnp.cos(jnp.arange(p.size, dtype=p.dtype)).reshape(p.shape), params
+    )
+
+
+def dense_hvp(loss, params, v):
+    """H v by the dense Hessian of the raveled loss, jax.hessian(f)(x) @ v: no HVP composition.
+
+    Returned as a 1-tuple, the shape of ``hvp(loss, (params,), (v,))``.
+    """
+    flat, unravel = ravel_pytree(params)
+    hessian = jax.jit(jax.hessian(lambda flat: loss(unravel(flat))))(flat)
+    return (unravel(hessian @ ravel_pytree(v)[0]),)
+
+
+@functools.cache
+def _dense_hvp(name):
+    loss, params = _model(name)
+    return dense_hvp(loss, params, direction(params))
 
 
 def _maybe_jit(fn, jit):
@@ -112,28 +143,30 @@ def test_transform(name, jit, transform):
     loss, params = _model(name)
     ours = _maybe_jit(getattr(adlab, transform)(loss), jit)(params)
     theirs = jax.jit(getattr(jax, transform)(loss))(params)
-    assert_trees_close(ours, theirs, scale=100)
+    assert_trees_close(ours, theirs, MODEL_SECOND_ORDER if transform == "hessian" else MODEL)
 
 
 @pytest.mark.parametrize("mode", adlab.HVP_MODES)
 @pytest.mark.parametrize("name, jit", VARIANTS)
 def test_hvp(name, jit, mode):
     loss, params = _model(name)
-    v = jax.tree.map(lambda p: jnp.cos(jnp.arange(p.size, dtype=p.dtype)).reshape(p.shape), params)
+    v = direction(params)
     ours = _maybe_jit(lambda p, v: adlab.hvp(loss, (p,), (v,), mode=mode), jit)(params, v)
     reference = jax.jit(adlab.reference.hvp, static_argnums=0, static_argnames="mode")
-    theirs = reference(loss, (params,), (v,), mode="fwd-over-rev")
-    assert_trees_close(ours, theirs, scale=100)
-    # the reference's own modes agree with each other too
-    assert_trees_close(reference(loss, (params,), (v,), mode=mode), theirs, scale=100)
+    theirs = reference(loss, (params,), (v,), mode=mode)
+    # Both engines against the dense H v, then against each other on the same composition.
+    assert_trees_close(ours, _dense_hvp(name), MODEL_SECOND_ORDER)
+    assert_trees_close(theirs, _dense_hvp(name), MODEL_SECOND_ORDER)
+    assert_trees_close(ours, theirs, MODEL_SECOND_ORDER)
 
 
-@pytest.mark.parametrize("name", list(MODELS))
-def test_value_and_grad_with_aux(name):
+@pytest.mark.parametrize("name, jit", VARIANTS)
+def test_value_and_grad_with_aux(name, jit):
     loss, params = _model(name)
     with_aux = lambda p: (loss(p), {"loss_twice": 2 * loss(p)})
-    ours = adlab.value_and_grad(with_aux, has_aux=True)(params)
-    assert_trees_close(ours, jax.value_and_grad(with_aux, has_aux=True)(params))
+    ours = _maybe_jit(adlab.value_and_grad(with_aux, has_aux=True), jit)(params)
+    theirs = jax.jit(jax.value_and_grad(with_aux, has_aux=True))(params)
+    assert_trees_close(ours, theirs, MODEL)
 
 
 @pytest.mark.parametrize("name", list(MODELS))

@@ -3,7 +3,10 @@
 One row per primitive (JAX's lax_autodiff_test layout). Each row has a domain sampler,
 so log gets positive inputs instead of NaNs being caught afterwards, and a list of shape
 cases: scalar, vector, matrix, and the size-1 / rank-0 broadcast pairs that jaxprs contain.
-Each case runs in float32 and float64, at first and second order, in both modes.
+Each case runs in float32 and float64, at first and second order, in both modes. The first
+row of every primitive (and the variants with a rule path of their own) also runs in float16
+and bfloat16, on its last shape case, against JAX in that same dtype. Tolerances are the
+named tables of helpers.py, with the errors measured for each.
 """
 
 from collections.abc import Callable
@@ -13,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import assert_trees_close, primitives_in
+from helpers import SECOND_ORDER, assert_trees_close, primitives_in
 from jax import lax
 
 import adlab
@@ -43,6 +46,12 @@ def rand_nonzero(key, shape, dtype):
     return _cut(sign * jax.random.uniform(k2, (POOL,), dtype, 0.5, 2.0), shape)
 
 
+def rand_exponent(key, shape, dtype):
+    """int32 exponents in [-2, 3] (zero and negative included), whatever the row's dtype."""
+    del dtype
+    return _cut(jax.random.randint(key, (POOL,), -2, 4, jnp.int32), shape)
+
+
 UNARY = [((),), ((4,),), ((3, 4),)]
 BINARY = [
     ((), ()), ((4,), (4,)), ((3, 4), (3, 4)),  # equal shapes
@@ -59,10 +68,16 @@ class Row:
     domain: Callable = rand_default
     modes: tuple = ("jvp", "vjp")  # custom_vjp functions have no forward mode
     id: str = ""
+    int_args: tuple = ()  # positions drawn by rand_exponent; their tangents are float0
 
 
 def dot(contract, batch):
     return lambda x, y: lax.dot_general(x, y, (contract, batch))
+
+
+def _other(x):
+    """A float dtype other than x's, so that converting to it is never a no-op."""
+    return jnp.float32 if x.dtype == jnp.float16 else jnp.float16
 
 
 def _custom_jvp_fun():
@@ -114,6 +129,23 @@ ROWS = [
     Row("max", lax.max, BINARY),
     Row("min", lax.min, BINARY),
     Row("pow", lax.pow, BINARY, rand_positive),
+    # An integer exponent: any real base (negative ones included), no derivative in n.
+    Row(
+        "pow",
+        lax.pow,
+        [((3, 4), (3, 4)), ((3, 4), ()), ((3, 1), (1, 4))],
+        rand_nonzero,
+        int_args=(1,),
+        id="int-exponent",
+    ),  # fmt: skip
+    Row("pow", lambda x, n: x**n, [((3, 1), (1, 4))], rand_nonzero, int_args=(1,), id="x**n"),
+    Row(
+        "pow",
+        lambda x: x ** jnp.array([[-2, 0, 1, 3]], jnp.int32),
+        [((3, 1),)],
+        rand_nonzero,
+        id="x**const",
+    ),
     Row("add_any", jax.grad(lambda t: jnp.sum(jnp.sin(t) * t)), UNARY, id="jax-grad-output"),
     Row(
         "select_n",
@@ -142,7 +174,7 @@ ROWS = [
     ],
     Row(
         "convert_element_type",
-        lambda x: lax.convert_element_type(lax.convert_element_type(x, "float16") * 2, x.dtype),
+        lambda x: lax.convert_element_type(lax.convert_element_type(x, _other(x)) * 2, x.dtype),
         UNARY,
     ),  # fmt: skip
     Row("iota", lambda x: lax.mul(x, lax.broadcasted_iota(x.dtype, x.shape, x.ndim - 1)), ARRAYS),
@@ -207,24 +239,55 @@ ROWS = [
 ]
 
 
+def _param(row, shapes, dtype):
+    name = f"{row.primitive}{'-' + row.id if row.id else ''}-{shapes}-{jnp.dtype(dtype).name}"
+    return pytest.param(row, shapes, dtype, id=name)
+
+
+# float16 and bfloat16 run the first row of each primitive, and the variants with a rule
+# path of their own; each on the row's last shape case (the most general: a matrix, or a
+# broadcast pair). The other variants repeat a rule the subset already runs in that dtype.
+LOW_PRECISION_VARIANTS = {
+    ("integer_pow", "y=-2"),
+    ("pow", "int-exponent"),
+    ("dot_general", "batched"),
+}
+
+
+def _low_precision_rows():
+    seen = set()
+    for row in ROWS:
+        if row.primitive not in seen or (row.primitive, row.id) in LOW_PRECISION_VARIANTS:
+            seen.add(row.primitive)
+            yield row
+
+
 CASES = [
-    pytest.param(
-        row,
-        shapes,
-        dtype,
-        id=f"{row.primitive}{'-' + row.id if row.id else ''}-{shapes}-{jnp.dtype(dtype).name}",
-    )  # fmt: skip
-    for row in ROWS
-    for shapes in row.shapes
-    for dtype in (jnp.float32, jnp.float64)
+    *[
+        _param(row, s, dtype)
+        for row in ROWS
+        for s in row.shapes
+        for dtype in (jnp.float32, jnp.float64)
+    ],
+    *[
+        _param(row, row.shapes[-1], dtype)
+        for row in _low_precision_rows()
+        for dtype in (jnp.float16, jnp.bfloat16)
+    ],
 ]
 
 
 def _inputs(row, shapes, dtype, seed):
     keys = jax.random.split(jax.random.key(seed), 2 * len(shapes) + 1)
-    args = tuple(row.domain(k, s, dtype) for k, s in zip(keys, shapes))
-    dirs = tuple(rand_default(k, s, dtype) for k, s in zip(keys[len(shapes) :], shapes))
-    return args, dirs, keys[-1]
+    args, dirs = [], []
+    for i, (k, kd, s) in enumerate(zip(keys, keys[len(shapes) :], shapes)):
+        if i in row.int_args:
+            args.append(rand_exponent(k, s, dtype))
+            dirs.append(np.zeros(s, jax.dtypes.float0))
+        else:
+            args.append(row.domain(k, s, dtype))
+            dirs.append(rand_default(kd, s, dtype))
+    return tuple(args), tuple(dirs), keys[-1]
 
 
 def test_every_primitive_has_a_row():
@@ -234,8 +297,9 @@ def test_every_primitive_has_a_row():
 @pytest.mark.parametrize("row, shapes, dtype", CASES)
 def test_first_order(row, shapes, dtype):
     args, dirs, key = _inputs(row, shapes, dtype, 1)
-    # The row tests what it claims to test.
+    # The row tests what it claims to test, in the dtype it claims.
     assert row.primitive in primitives_in(jax.make_jaxpr(row.fun)(*args).jaxpr)
+    assert all(a.dtype == (jnp.int32 if i in row.int_args else dtype) for i, a in enumerate(args))
     if "jvp" in row.modes:
         assert_trees_close(adlab.jvp(row.fun, args, dirs), jax.jvp(row.fun, args, dirs))
     out, pullback = adlab.vjp(row.fun, *args)
@@ -256,7 +320,7 @@ def test_second_order(row, shapes, dtype):
     # forward over reverse: d/dx [J(x)^T ct] . dirs
     if "jvp" in row.modes:
         ours = adlab.jvp(pulled(adlab), args, dirs)
-        assert_trees_close(ours, jax.jvp(pulled(jax), args, dirs), scale=10)
+        assert_trees_close(ours, jax.jvp(pulled(jax), args, dirs), SECOND_ORDER)
     # reverse over reverse: the same quantity's transpose, pulled back along dirs
     ours = adlab.vjp(pulled(adlab), *args)[1](dirs)
-    assert_trees_close(ours, jax.vjp(pulled(jax), *args)[1](dirs), scale=10)
+    assert_trees_close(ours, jax.vjp(pulled(jax), *args)[1](dirs), SECOND_ORDER)

@@ -1,0 +1,844 @@
+"""Random JAX programs f(x, y) and their comparison with JAX, shared by the random tests.
+
+A program is the source of one Python expression in ``x`` and ``y`` (``Program.src``),
+built from a random expression tree over the operations in ``OPS`` and evaluated in this
+module's namespace, so a failing program's repr is its own reproduction::
+
+    # in tests/, with jax_enable_x64 on
+    from programs import *
+    check(Program(src="...", x_shape=(3, 4), y_shape=(), ...), seed)
+
+Every value has one of a handful of fixed shapes (``SHAPES``), so JAX's eager
+compilation caches stay warm. A node is generated for a target shape: an operation is
+picked among those that can produce it, and its operands' shapes follow (a broadcasting
+pair such as (3, 1) with (1, 4) for (3, 4), a reduction of (3, 4) for (4,), ...). A leaf
+is ``x``, ``y`` or a constant, brought to the target shape by a shortest random chain of
+structural operations (reductions, reshapes, transposes, slices, broadcasts).
+
+Domains: every operation is applied where it is smooth and well conditioned (logs of
+``a**2 + 1``, divisions by ``1 + b**2``, powers with positive bases...), and each node
+carries a bound on the magnitude of its value; a node whose bound exceeds ``LIMIT`` is
+scaled down by a power of two (exact in floating point). Without this, nested powers and
+products reach 1e10 and the derivatives become sums of huge terms that cancel, where two
+correct implementations legitimately differ by far more than float64 round-off.
+
+The same generator serves hypothesis (``programs_and_seeds()``, a strategy) and the seeded
+fuzz campaign (``random_program(seed)``): it only asks a ``Chooser`` for integers.
+"""
+
+from __future__ import annotations
+
+import ast
+import bisect
+import dataclasses
+import functools
+import itertools
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import adlab
+
+# --- The namespace programs are evaluated in ------------------------------------------------
+
+SHAPES = ((), (3,), (4,), (3, 1), (1, 4), (3, 4), (4, 3))
+"""Every value in a program has one of these shapes."""
+
+INPUT_SHAPES = (
+    ((), (3, 4)),  # rank 0 with a matrix
+    ((3, 1), (1, 4)),  # an outer broadcast
+    ((4,), (3, 4)),  # a row broadcast over a matrix
+    ((3, 4), (3, 4)),
+    ((3, 4), ()),
+    ((1, 4), (3, 1)),
+    ((3, 4), (3, 1)),
+    ((3,), (4, 3)),
+    ((4,), (4,)),
+    ((), ()),
+)
+"""The (x, y) shape pairs; most broadcast against each other."""
+
+_RNG = np.random.default_rng(20240611)
+W33 = _RNG.normal(size=(3, 3))
+W34 = _RNG.normal(size=(3, 4))
+W44 = _RNG.normal(size=(4, 4))
+_CONSTS = {s: [_RNG.normal(size=s) for _ in range(2)] for s in SHAPES}
+
+
+def const(shape, k):
+    """A fixed float64 array of ``shape`` (``k`` is 0 or 1): a leaf with no derivative."""
+    return _CONSTS[tuple(shape)][k]
+
+
+@jax.custom_jvp
+def softplus(a):
+    """log(1 + e^a), with its own JVP rule (a custom_jvp function)."""
+    return jnp.log1p(jnp.exp(-jnp.abs(a))) + jnp.maximum(a, 0.0)
+
+
+@softplus.defjvp
+def _softplus_jvp(primals, tangents):
+    (a,), (t,) = primals, tangents
+    return softplus(a), jax.nn.sigmoid(a) * t
+
+
+@jax.custom_vjp
+def sin_vjp(a):
+    """a sin(a), with its own fwd and bwd (a custom_vjp function)."""
+    return a * jnp.sin(a)
+
+
+def _sin_vjp_fwd(a):
+    return a * jnp.sin(a), (a, jnp.cos(a))
+
+
+def _sin_vjp_bwd(res, g):
+    a, cos_a = res
+    return (g * (jnp.sin(a) + a * cos_a),)
+
+
+sin_vjp.defvjp(_sin_vjp_fwd, _sin_vjp_bwd)
+
+
+@jax.custom_vjp
+def mul_vjp(a, b):
+    """a tanh(b), for operands of one shape, with its own fwd and bwd (custom_vjp)."""
+    return a * jnp.tanh(b)
+
+
+def _mul_vjp_fwd(a, b):
+    t = jnp.tanh(b)
+    return a * t, (a, t)
+
+
+def _mul_vjp_bwd(res, g):
+    a, t = res  # the operands may have different float dtypes: keep each one's
+    return (g * t).astype(a.dtype), (g * a * (1.0 - t**2)).astype(t.dtype)
+
+
+mul_vjp.defvjp(_mul_vjp_fwd, _mul_vjp_bwd)
+
+
+def argmax_scale(a, b):
+    """a times the (integer) argmax of b: a constant multiplier from an integer path."""
+    return a * jnp.argmax(b)
+
+
+def iota_mask(a, b):
+    """a masked by arange(n) <= argmax(b): an index-free mask from an integer path."""
+    return a * (jnp.arange(a.shape[-1]) <= jnp.argmax(b))
+
+
+def grow(a):
+    """(3,) -> (4,): the vector with its first entry appended (concatenate, slice)."""
+    return jnp.concatenate([a, a[:1]])
+
+
+def splice(a, b):
+    """The first column of a next to the rest of b, along the last axis (concatenate)."""
+    return jnp.concatenate([a[..., :1], b[..., 1:]], axis=-1)
+
+
+def center(a):
+    """a minus its mean along the last axis."""
+    return a - jnp.mean(a, axis=-1, keepdims=True)
+
+
+jit_sinmul = jax.jit(lambda a: jnp.sin(a) * a)
+jit_nested = jax.jit(lambda a, b: jit_sinmul(a) * jnp.cos(b) + jnp.maximum(a, b))
+jit_softplus = jax.jit(softplus)
+jit_sin_vjp = jax.jit(sin_vjp)
+
+
+@functools.lru_cache(maxsize=4096)
+def _lambda(params: str, src: str):
+    return eval(f"lambda {params}: {src}", globals())  # our own generated source
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def jit_call(src, a, b):
+    """A jitted sub-program: ``src`` is an expression in ``a`` and ``b``."""
+    return _lambda("a, b", src)(a, b)
+
+
+# --- Operations, by the shapes they produce ---------------------------------------------------
+
+LIMIT = 8.0
+"""Node values are kept within about +-LIMIT (see the module docstring)."""
+
+LEAF_BOUND = 3.0
+"""x, y and the constants are standard normal: nearly always within +-3."""
+
+
+@dataclass(frozen=True)
+class Op:
+    """An operation: ``variants[T]`` lists (template, operand shapes) producing shape T.
+
+    Attributes:
+      name: for weights and statistics.
+      weight: how often it is picked, relative to the others that can produce a shape.
+      variants: result shape -> [(template, operand shapes)]; ``{i}`` is operand i.
+      bound: operand bounds -> a bound on the result's magnitude.
+      flow: which operands the result's derivative depends on: ``all``; ``none``
+        (stop_gradient, integer round trips); ``first`` (later operands only feed an
+        integer or a boolean); ``branches`` (a where: not its condition); ``complex``
+        (the operand is cast to complex); ``custom_vjp`` (all, through a custom_vjp
+        function); ``jit_call`` (a jitted sub-program over the operands).
+    """
+
+    name: str
+    weight: int
+    variants: dict
+    bound: object = None  # default: the largest operand bound
+    flow: str = "all"
+
+
+def _broadcast(*shapes):
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        return None
+
+
+def _each(template, min_ndim=0):
+    """A same-shape unary operation on every shape of rank >= min_ndim."""
+    return {t: [(template, (t,))] for t in SHAPES if len(t) >= min_ndim}
+
+
+def _pairs(template, extra=0):
+    """A broadcasting operation: every operand shape pair whose broadcast is in SHAPES.
+
+    ``extra`` operands (e.g. a where's condition) come first, each of any shape that
+    broadcasts to the result.
+    """
+    out = {}
+    for a, b in itertools.product(SHAPES, SHAPES):
+        t = _broadcast(a, b)
+        if t in SHAPES:
+            firsts = itertools.product(*[[s for s in SHAPES if _broadcast(s, t) == t]] * extra)
+            out.setdefault(t, []).extend((template, (*f, a, b)) for f in firsts)
+    return out
+
+
+def _listed(*entries):
+    """variants from (template, operand shapes, result shape) entries."""
+    out = {}
+    for template, shapes, t in entries:
+        out.setdefault(t, []).append((template, shapes))
+    return out
+
+
+def _c(value):
+    return lambda *b: value
+
+
+def _lin(k=1.0, c=0.0):
+    return lambda *b: k * max(b) + c
+
+
+def _prod(k=1.0):
+    return lambda *b: k * math.prod(b)
+
+
+def _reductions():
+    """(template, operand shape, result shape, bound) for every reduction in SHAPES."""
+    out = []
+    for s in SHAPES:
+        for axis in [None, *range(len(s))] if s else []:
+            for keep in (False, True) if axis is not None else (False,):
+                if axis is None:
+                    t = ()
+                else:
+                    t = tuple(1 if i == axis else n for i, n in enumerate(s) if keep or i != axis)
+                if t not in SHAPES:
+                    continue
+                n = math.prod(s) // max(math.prod(t), 1)
+                kd = ", keepdims=True" if keep else ""
+                for fn, bound in (
+                    ("jnp.sum", _lin(n)),
+                    ("jnp.mean", _lin()),
+                    ("jnp.max", _lin()),
+                    ("jnp.min", _lin()),
+                    ("jax.nn.logsumexp", _lin(1.0, math.log(n))),
+                ):
+                    out.append((f"{fn}({{0}}, axis={axis}{kd})", s, t, bound))
+    return out
+
+
+# (template, operand shape, result shape, bound): shape-changing structural operations,
+# also used to bring leaves to the shape they are needed in.
+EDGES = [
+    *_reductions(),
+    *[
+        (f"jnp.broadcast_to({{0}}, {t})", s, t, _lin())
+        for s in SHAPES
+        for t in SHAPES
+        if t != s and _broadcast(s, t) == t
+    ],
+    *[
+        (f"{{0}}.reshape({t})", s, t, _lin())
+        for s in SHAPES
+        for t in SHAPES
+        if t != s and s and t and math.prod(s) == math.prod(t)
+    ],
+    *[
+        (template, s, t, _lin())
+        for template, s, t in [
+            ("{0}.T", (3, 4), (4, 3)),
+            ("jnp.transpose({0})", (4, 3), (3, 4)),
+            ("{0}[:, 1:2]", (3, 4), (3, 1)),
+            ("{0}[:, ::4]", (3, 4), (3, 1)),
+            ("{0}[2:3]", (3, 4), (1, 4)),
+            ("{0}[::3]", (3, 4), (1, 4)),
+            ("{0}[1]", (3, 4), (4,)),
+            ("{0}[:, -1]", (3, 4), (3,)),
+            ("{0}[0]", (4, 3), (3,)),
+            ("{0}[:, 1]", (4, 3), (4,)),
+            ("{0}[1:, 2:]", (4, 3), (3, 1)),
+            ("{0}[1:]", (4,), (3,)),
+            ("{0}[2]", (4,), ()),
+            ("{0}[0]", (3,), ()),
+            ("{0}[0, 3]", (1, 4), ()),
+            ("{0}[1, 0]", (3, 1), ()),
+            ("{0}[0]", (1, 4), (4,)),
+            ("{0}[:, 0]", (3, 1), (3,)),
+            ("jnp.squeeze({0}, axis=1)", (3, 1), (3,)),
+            ("jnp.squeeze({0}, axis=0)", (1, 4), (4,)),
+            ("{0}[:, None]", (3,), (3, 1)),
+            ("{0}[None, :]", (4,), (1, 4)),
+            ("grow({0})", (3,), (4,)),
+        ]
+    ],
+]
+
+
+def _structural():
+    """Shape-changing operations (EDGES) and same-shape ones, as one Op per bound kind."""
+    out = {}
+    for template, s, t, bound in EDGES:
+        out.setdefault(t, []).append((template, (s,), bound))
+    for template, bound in [
+        ("{0}[::-1]", _lin()),
+        ("jnp.flip({0}, -1)", _lin()),
+        ("jnp.roll({0}, 1, axis=-1)", _lin()),
+        ("center({0})", _lin(2.0)),
+        ("jax.nn.softmax({0}, axis=-1)", _c(1.0)),
+        ("jax.nn.log_softmax({0}, axis=0)", _lin(2.0, 2.5)),
+    ]:
+        for t in SHAPES:
+            if t:
+                out.setdefault(t, []).append((template, (t,), bound))
+    return out
+
+
+def _unary(weight, *entries, flow="all"):
+    return [Op(t, weight, _each(t), bound, flow) for t, bound in entries]
+
+
+OPS = [
+    # Smooth elementwise, each where it is smooth and well conditioned.
+    *_unary(
+        2,
+        ("jnp.sin({0})", _c(1.0)),
+        ("jnp.cos({0})", _c(1.0)),
+        ("jnp.tanh({0})", _c(1.0)),
+        ("jnp.exp(jnp.tanh({0}))", _c(math.e)),
+        ("jnp.log({0} ** 2 + 1.0)", lambda b: math.log(b * b + 1.0)),
+        ("jnp.log1p({0} ** 2)", lambda b: math.log(b * b + 1.0)),
+        ("jnp.sqrt({0} ** 2 + 1.0)", _lin(1.0, 1.0)),
+        ("jax.lax.rsqrt({0} ** 2 + 0.5)", _c(1.5)),
+        ("jax.nn.sigmoid({0})", _c(1.0)),
+        ("jnp.square({0})", lambda b: b * b),
+        ("{0} ** 3", lambda b: b**3),
+        ("({0} ** 2 + 1.0) ** -2", _c(1.0)),
+        ("({0} ** 2 + 0.5) ** 1.5", lambda b: (b * b + 0.5) ** 1.5),
+        ("jnp.power(2.0, jnp.tanh({0}))", _c(2.0)),
+        ("jnp.expm1(jnp.sin({0}))", _c(2.0)),
+        ("1.0 / (2.0 + jnp.cos({0}))", _c(1.0)),
+        ("-{0}", _lin()),
+        ("2.5 * {0} - 0.75", _lin(2.5, 0.75)),
+        ("jax.nn.gelu({0})", _lin(1.0, 0.2)),
+        ("jax.nn.silu({0})", _lin(1.0, 0.3)),
+    ),
+    # Kinks, where JAX's conventions at ties and zeros must be matched.
+    *_unary(2, ("jnp.abs({0})", _lin()), ("jax.nn.relu({0})", _lin()), ("jax.nn.elu({0})", _lin(1, 1))),
+    # Library custom_jvp functions, and our own.
+    *_unary(2, ("jax.nn.softplus({0})", _lin(1, 1)), ("softplus({0})", _lin(1, 1))),
+    # Zero derivative: stop_gradient, sign, an integer round trip.
+    *_unary(
+        1,
+        ("jax.lax.stop_gradient({0})", _lin()),
+        ("jnp.sign({0})", _c(1.0)),
+        ("{0}.astype(jnp.int32).astype(jnp.float64)", _lin()),
+        flow="none",
+    ),
+    # Broadcasting binary arithmetic.
+    *[
+        Op(t, w, _pairs(t), bound)
+        for t, w, bound in [
+            ("{0} + {1}", 6, lambda a, b: a + b),
+            ("{0} - {1}", 4, lambda a, b: a + b),
+            ("{0} * {1}", 6, _prod()),
+            ("{0} / (1.0 + {1} ** 2)", 3, lambda a, b: a),
+            ("{0} / (2.0 + jnp.cos({1}))", 2, lambda a, b: a),
+            ("jnp.maximum({0}, {1})", 3, _lin()),
+            ("jnp.minimum({0}, {1})", 3, _lin()),
+            ("jnp.power({0} ** 2 + 0.5, jnp.tanh({1}))", 2, lambda a, b: max(a * a + 0.5, 2.0)),
+            ("jnp.logaddexp({0}, {1})", 2, _lin(1.0, 0.7)),
+            ("jit_nested({0}, {1})", 1, _lin(2.0)),
+        ]
+    ],
+    Op("where", 4, _pairs("jnp.where({0} > 0.25, {1}, {2})", extra=1), lambda c, a, b: max(a, b),
+       "branches"),  # fmt: skip
+    # Structural operations and dot_general.
+    Op("structural", 14, _structural()),
+    *[
+        Op(f"dot-{k}", w, _listed(*entries), _prod(k))
+        for k, w, entries in [
+            (1, 1, [("{0} @ {1}", ((3, 1), (1, 4)), (3, 4)),
+                    ("jnp.einsum('i,j->ij', {0}, {1})", ((3,), (4,)), (3, 4)),
+                    ("jnp.einsum('i,j->ij', {0}, {1})", ((4,), (3,)), (4, 3))]),
+            (3, 2, [("{0} @ {1}", ((4, 3), (3,)), (4,)),
+                    ("{0} @ {1}", ((3,), (3, 4)), (4,)),
+                    ("jnp.dot({0}, {1})", ((3,), (3,)), ()),
+                    ("jnp.einsum('ij,ij->i', {0}, {1})", ((4, 3), (4, 3)), (4,)),
+                    ("jnp.einsum('ij,ij->j', {0}, {1})", ((3, 4), (3, 4)), (4,)),
+                    ("jnp.einsum('ij,ik->jk', {0}, {1})", ((3, 1), (3, 4)), (1, 4))]),
+            (4, 2, [("{0} @ {1}", ((3, 4), (4,)), (3,)),
+                    ("{0} @ {1}", ((4,), (4, 3)), (3,)),
+                    ("{0} @ {1}", ((4,), (4,)), ()),
+                    ("jnp.einsum('ij,ij->i', {0}, {1})", ((3, 4), (3, 4)), (3,)),
+                    ("jnp.einsum('ij,ij->j', {0}, {1})", ((4, 3), (4, 3)), (3,)),
+                    ("jnp.einsum('ij,kj->ik', {0}, {1})", ((3, 4), (1, 4)), (3, 1))]),
+            (12, 1, [("jnp.einsum('ij,ji->', {0}, {1})", ((3, 4), (4, 3)), ()),
+                     ("jnp.tensordot({0}, {1}, axes=2)", ((3, 4), (3, 4)), ())]),
+        ]
+    ],  # fmt: skip
+    Op(
+        "dot-const",
+        3,
+        _listed(
+            ("{0} @ W44", ((3, 4),), (3, 4)),
+            ("W33 @ {0}", ((3, 4),), (3, 4)),
+            ("W34 @ {0}", ((4,),), (3,)),
+            ("{0} @ W34", ((3,),), (4,)),
+        ),
+        _lin(12.0),
+    ),
+    Op("splice", 1, {t: [("splice({0}, {1})", (t, t))] for t in SHAPES if t and t[-1] > 1}),
+    Op("concatenate", 1, _listed(("jnp.concatenate([{0}, {1}[None]])", ((3,), ()), (4,)))),
+    # Integer and boolean paths: no derivative flows through the second operand.
+    Op(
+        "argmax_scale",
+        2,
+        {t: [("argmax_scale({0}, {1})", (t, s)) for s in SHAPES] for t in SHAPES},
+        lambda a, b: 11.0 * a,
+        "first",
+    ),
+    Op(
+        "iota_mask",
+        1,
+        {t: [("iota_mask({0}, {1})", (t, s)) for s in SHAPES] for t in SHAPES if t},
+        lambda a, b: a,
+        "first",
+    ),
+    Op(
+        "compare",
+        2,
+        {t: [("{0} * ({1} > 0.25)", (t, s)) for s in SHAPES if _broadcast(s, t) == t]
+         for t in SHAPES},
+        lambda a, b: a,
+        "first",
+    ),  # fmt: skip
+    Op(
+        "int-multiplier",
+        1,
+        {t: [("{0} * {1}.astype(jnp.int32)", (t, s)) for s in SHAPES if _broadcast(s, t) == t]
+         for t in SHAPES},
+        _prod(),
+        "first",
+    ),  # fmt: skip
+    # Calls: nested jit, custom_vjp.
+    *_unary(1, ("jit_sinmul({0})", _lin()), ("jit_softplus({0})", _lin(1, 1))),
+    Op("sin_vjp", 2, _each("sin_vjp({0})"), _lin(), "custom_vjp"),
+    Op("jit_sin_vjp", 1, _each("jit_sin_vjp({0})"), _lin(), "custom_vjp"),
+    Op("mul_vjp", 1, {t: [("mul_vjp({0}, {1})", (t, t))] for t in SHAPES}, lambda a, b: a,
+       "custom_vjp"),  # fmt: skip
+    Op("jit_call", 2, _pairs("jit_call"), None, "jit_call"),
+    # Complex casts: a derivative flowing through one makes adlab raise.
+    Op("complex64", 1, _each("jnp.real({0}.astype(jnp.complex64) * (2 + 1j))"), _lin(2.0),
+       "complex"),  # fmt: skip
+    Op("abs-complex", 1, _each("jnp.abs({0} + 1j)"), _lin(1.0, 1.0), "complex"),
+]
+
+
+# --- The generator ------------------------------------------------------------------------------
+
+MAX_OPS = 6
+"""The most operations a fuzz program has (the structural chains at leaves not counted)."""
+
+
+class Chooser:
+    """A source of choices: ``below(n)`` returns an integer in [0, n)."""
+
+    def below(self, n: int) -> int:
+        raise NotImplementedError
+
+    def weighted(self, weights) -> int:
+        cumulative = list(itertools.accumulate(weights))
+        return bisect.bisect_right(cumulative, self.below(cumulative[-1]))
+
+
+class SeededChooser(Chooser):
+    """Choices from a numpy Generator (the fuzz campaign)."""
+
+    def __init__(self, rng: np.random.Generator):
+        self.rng = rng
+
+    def below(self, n):
+        return int(self.rng.integers(n))
+
+
+class DrawChooser(Chooser):
+    """Choices drawn by hypothesis, so that failing programs shrink."""
+
+    def __init__(self, draw):
+        self.draw = draw
+
+    def below(self, n):
+        from hypothesis import strategies as st
+
+        return self.draw(st.integers(0, n - 1)) if n > 1 else 0
+
+
+@dataclass(frozen=True)
+class Expr:
+    """A generated expression.
+
+    Attributes:
+      src: its Python source.
+      shape: the shape of its value.
+      bound: about the largest magnitude its value takes.
+      active: whether a derivative of the inputs flows out of it.
+      complex_active: whether a derivative flows into a complex value somewhere in it.
+      custom_vjp: whether it calls a custom_vjp function.
+      atomic: whether ``src`` can be an operand without parentheses.
+      ops: the names of the operations in it.
+    """
+
+    src: str
+    shape: tuple
+    bound: float
+    active: bool
+    complex_active: bool = False
+    custom_vjp: bool = False
+    atomic: bool = True
+    ops: frozenset = frozenset()
+
+
+@functools.cache
+def _atomic(template: str) -> bool:
+    node = ast.parse(template.format(*["_"] * template.count("{")), mode="eval").body
+    return isinstance(node, ast.Call | ast.Name | ast.Attribute | ast.Subscript)
+
+
+@functools.cache
+def _is_argument(template: str, i: int) -> bool:
+    """Whether operand i is a whole argument of a call (needs no parentheses)."""
+    before, after = template.split(f"{{{i}}}")
+    return before.endswith(("(", "[", ", ")) and after.startswith((")", ",", "]"))
+
+
+def _apply(template, kids, shape, bound, flow="all", name="structural") -> Expr:
+    """The expression ``template`` over ``kids``, scaled down if its bound exceeds LIMIT."""
+    src = template.format(
+        *(k.src if k.atomic or _is_argument(template, i) else f"({k.src})" for i, k in enumerate(kids))
+    )
+    active = {
+        "none": False,
+        "first": kids[0].active,
+        "branches": any(k.active for k in kids[1:]),
+    }.get(flow, any(k.active for k in kids))
+    e = Expr(
+        src,
+        shape,
+        bound(*(k.bound for k in kids)),
+        active,
+        any(k.complex_active for k in kids) or (flow == "complex" and active),
+        any(k.custom_vjp for k in kids) or flow == "custom_vjp",
+        _atomic(template),
+        frozenset({name}).union(*(k.ops for k in kids)),
+    )
+    if e.bound <= LIMIT:
+        return e
+    scale = 2.0 ** -math.ceil(math.log2(e.bound / LIMIT))  # a power of two: exact
+    return _apply(f"{scale!r} * {{0}}", [e], shape, lambda b: b * scale)
+
+
+def _shortest_paths():
+    """dist[s][t]: the fewest structural edges from shape s to shape t."""
+    dist = {}
+    for s in SHAPES:
+        d, queue = {s: 0}, deque([s])
+        while queue:
+            u = queue.popleft()
+            for _, a, b, _ in EDGES:
+                if a == u and b not in d:
+                    d[b] = d[u] + 1
+                    queue.append(b)
+        dist[s] = d
+    return dist
+
+
+_DIST = _shortest_paths()
+_OPS_FOR = {t: [op for op in OPS if op.variants.get(t)] for t in SHAPES}
+
+
+def _leaf(ch, shape, env) -> Expr:
+    names = list(env)
+    k = ch.weighted([4] * len(names) + [1])
+    if k == len(names):
+        return Expr(f"const({shape}, {ch.below(2)})", shape, LEAF_BOUND, False)
+    s, bound, active = env[names[k]]
+    e = Expr(names[k], s, bound, active)
+    while e.shape != shape:  # a random shortest chain of structural operations
+        steps = [
+            (template, b, bound)
+            for template, a, b, bound in EDGES
+            if a == e.shape and _DIST[b].get(shape) == _DIST[a][shape] - 1
+        ]
+        template, b, bound = steps[ch.below(len(steps))]
+        e = _apply(template, [e], b, bound)
+    return e
+
+
+def _split(ch, n, k):
+    """n operations split among k operands."""
+    parts = []
+    for _ in range(k - 1):
+        parts.append(ch.below(n + 1))
+        n -= parts[-1]
+    return [*parts, n]
+
+
+def _gen(ch, shape, budget, env) -> Expr:
+    """A random expression of ``shape`` with ``budget`` operations over the leaves ``env``."""
+    if budget == 0:
+        return _leaf(ch, shape, env)
+    ops = _OPS_FOR[shape]
+    op = ops[ch.weighted([o.weight for o in ops])]
+    variants = op.variants[shape]
+    template, shapes, *bound = variants[ch.below(len(variants))]
+    bound = bound[0] if bound else op.bound or _lin()
+    if op.flow == "jit_call":
+        *budgets, inner_budget = _split(ch, budget - 1, 3)
+        a, b = (_gen(ch, s, n, env) for s, n in zip(shapes, budgets))
+        leaves = {"a": (a.shape, a.bound, a.active), "b": (b.shape, b.bound, b.active)}
+        inner = _gen(ch, shape, inner_budget, leaves)
+        inner = dataclasses.replace(inner, src=repr(inner.src), atomic=True)
+        return _apply(
+            "jit_call({0}, {1}, {2})", [inner, a, b], shape, lambda i, a, b: i, "first", op.name
+        )
+    kids = [_gen(ch, s, n, env) for s, n in zip(shapes, _split(ch, budget - 1, len(shapes)))]
+    return _apply(template, kids, shape, bound, op.flow, op.name)
+
+
+@dataclass(frozen=True)
+class Program:
+    """A random program ``f(x, y)``; calling it evaluates ``lambda x, y: <src>``.
+
+    Attributes:
+      src: the body of the lambda, in this module's namespace.
+      x_shape, y_shape: the shapes of the float64 inputs.
+      complex_active: a derivative of x or y flows into a complex value: adlab must raise
+        UnsupportedDtypeError for every derivative, and JAX succeeds.
+      custom_vjp: it calls a custom_vjp function, so it has no forward mode.
+      ops: the names of the operations (``Op.name``) it was built from.
+    """
+
+    src: str
+    x_shape: tuple
+    y_shape: tuple
+    complex_active: bool
+    custom_vjp: bool
+    ops: frozenset = dataclasses.field(default=frozenset(), repr=False, compare=False)
+
+    def __call__(self, x, y):
+        return _lambda("x, y", self.src)(x, y)
+
+
+def generate(ch: Chooser, max_ops: int = MAX_OPS) -> Program:
+    """A random program with up to ``max_ops`` operations, from the choices of ``ch``."""
+    x_shape, y_shape = INPUT_SHAPES[ch.below(len(INPUT_SHAPES))]
+    env = {"x": (x_shape, LEAF_BOUND, True), "y": (y_shape, LEAF_BOUND, True)}
+    budget = ch.below(max_ops + 1)
+    n_out = 2 if ch.below(8) == 0 else 1  # sometimes a pair of outputs
+    outs = [_gen(ch, SHAPES[ch.below(len(SHAPES))], n, env) for n in _split(ch, budget, n_out)]
+    src = outs[0].src if n_out == 1 else f"({outs[0].src}, {outs[1].src})"
+    return Program(
+        src,
+        x_shape,
+        y_shape,
+        any(e.complex_active for e in outs),
+        any(e.custom_vjp for e in outs),
+        frozenset().union(*(e.ops for e in outs)),
+    )
+
+
+def random_program(seed: int, max_ops: int = MAX_OPS) -> Program:
+    """The fuzz campaign's program number ``seed``."""
+    return generate(SeededChooser(np.random.default_rng([seed, 0])), max_ops)
+
+
+def programs_and_seeds(max_ops: int = MAX_OPS):
+    """A hypothesis strategy of (program, seed for its inputs)."""
+    from hypothesis import strategies as st
+
+    @st.composite
+    def strategy(draw):
+        return generate(DrawChooser(draw), max_ops), draw(st.integers(0, 2**32 - 1))
+
+    return strategy()
+
+
+# --- The comparison with JAX --------------------------------------------------------------------
+
+RTOL = ATOL = 1e-12
+"""|adlab - jax| <= ATOL + RTOL |jax|, for every entry of every derivative."""
+
+
+def second_order_mode(program: Program, seed: int) -> str:
+    """The second-order product a program is checked with (custom_vjp: reverse only)."""
+    if program.custom_vjp:
+        return "rev-over-rev"
+    return ("fwd-over-rev", "rev-over-fwd", "rev-over-rev")[seed % 3]
+
+
+class Case:
+    """A program at random inputs, tangents and cotangents (float64) drawn from ``seed``.
+
+    Its methods compute each derivative with an AD module, ``adlab`` or ``jax``: both have
+    ``jvp`` and ``vjp`` with the same signatures.
+    """
+
+    def __init__(self, program: Program, seed: int):
+        self.f, self.seed = program, seed
+        rng = np.random.default_rng([seed, 1])
+        draw = lambda s: jnp.asarray(rng.normal(size=s))
+        xs, ys = program.x_shape, program.y_shape
+        self.x, self.y, self.tx, self.ty = draw(xs), draw(ys), draw(xs), draw(ys)
+        out = jax.eval_shape(program, self.x, self.y)
+        self.ct = jax.tree.map(lambda o: draw(o.shape).astype(o.dtype), out)
+        self.ct2 = (draw(xs), draw(ys))
+        self.mode = second_order_mode(program, seed)
+
+    def value(self, ad):
+        return self.f(self.x, self.y)
+
+    def jvp(self, ad):
+        return ad.jvp(self.f, (self.x, self.y), (self.tx, self.ty))
+
+    def vjp(self, ad):
+        value, pullback = ad.vjp(self.f, self.x, self.y)
+        return value, pullback(self.ct)
+
+    def pullback_of_ct(self, x, y, ad):
+        return ad.vjp(self.f, x, y)[1](self.ct)
+
+    def second(self, ad):
+        """The second-order product: its value is a first-order derivative."""
+        g = functools.partial(self.pullback_of_ct, ad=ad)
+        if self.mode == "fwd-over-rev":  # value: the vjp
+            return ad.jvp(g, (self.x, self.y), (self.tx, self.ty))
+        if self.mode == "rev-over-fwd":  # value: the jvp
+            h = lambda x, y: ad.jvp(self.f, (x, y), (self.tx, self.ty))[1]
+            value, pullback = ad.vjp(h, self.x, self.y)
+            return value, pullback(self.ct)
+        value, pullback = ad.vjp(g, self.x, self.y)  # rev-over-rev; value: the vjp
+        return value, pullback(self.ct2)
+
+    def jax_results(self) -> dict:
+        """JAX's result for each derivative adlab is checked on, from two JAX calls.
+
+        The second-order product's value is itself the vjp (or the jvp) and is reused,
+        so JAX runs only two transformations. JAX runs with jit disabled: its jitted
+        functions then run primitive by primitive, so XLA compiles each (primitive,
+        shapes, params) once for all programs rather than each program's jitted pieces.
+        """
+        with jax.disable_jit():
+            second = self.second(jax)
+            if self.mode == "rev-over-fwd":
+                value, ct = self.vjp(jax)
+                return {"jvp": (value, second[0]), "vjp": (value, ct), self.mode: second}
+            value, dot = self.jvp(jax) if not self.f.custom_vjp else (self.value(jax), None)
+            out = {"vjp": (value, second[0]), self.mode: second}
+            return out if self.f.custom_vjp else {"jvp": (value, dot), **out}
+
+
+def compare(actual, expected) -> str | None:
+    """Why ``actual`` does not match JAX's ``expected`` (None if it does)."""
+    if jax.tree.structure(actual) != jax.tree.structure(expected):
+        return f"pytree structure {jax.tree.structure(actual)} != {jax.tree.structure(expected)}"
+    for a, e in zip(jax.tree.leaves(actual), jax.tree.leaves(expected)):
+        a, e = np.asarray(a), np.asarray(e)
+        if (a.shape, a.dtype) != (e.shape, e.dtype):
+            return f"shape and dtype {a.shape} {a.dtype} != JAX's {e.shape} {e.dtype}"
+        if e.dtype == jax.dtypes.float0:
+            continue
+        try:
+            np.testing.assert_allclose(a, e, rtol=RTOL, atol=ATOL)
+        except AssertionError as err:
+            return str(err)
+    return None
+
+
+def error(actual, expected) -> float:
+    """max |a - e| / (1 + |e|) over every entry: the smallest RTOL = ATOL that passes."""
+    worst = 0.0
+    for a, e in zip(jax.tree.leaves(actual), jax.tree.leaves(expected)):
+        a, e = np.asarray(a, np.float64), np.asarray(e, np.float64)
+        if a.size:
+            worst = max(worst, float(np.max(np.abs(a - e) / (1.0 + np.abs(e)))))
+    return worst
+
+
+def check(program: Program, seed: int, errors: dict | None = None) -> list[str]:
+    """Compares adlab with JAX on ``program``; returns the mismatches (empty if none).
+
+    First order ``jvp`` (not for custom_vjp programs) and ``vjp``, and one second-order
+    product. Where a derivative flows into a complex value, JAX must succeed and adlab
+    must raise ``UnsupportedDtypeError`` for each; otherwise adlab's results must have
+    JAX's structure, shapes and dtypes, and its values to RTOL and ATOL. ``errors``, if
+    given, collects the largest ``error`` seen per derivative.
+    """
+    case = Case(program, seed)
+    expected = case.jax_results()
+    where = f"{program!r}, seed={seed}"
+    problems = []
+    for name, want in expected.items():
+        compute = case.second if name == case.mode else getattr(case, name)
+        if program.complex_active:
+            try:
+                compute(adlab)
+            except adlab.UnsupportedDtypeError:
+                continue
+            except Exception as err:  # noqa: BLE001  (reported, with the program)
+                problems.append(f"{name}: raised {type(err).__name__}: {err}\n  {where}")
+                continue
+            problems.append(f"{name}: returned a value, should raise UnsupportedDtypeError\n  {where}")
+            continue
+        try:
+            got = compute(adlab)
+        except Exception as err:  # noqa: BLE001  (reported, with the program)
+            problems.append(f"{name}: raised {type(err).__name__}: {err}\n  {where}")
+            continue
+        why = compare(got, want)
+        if why is not None:
+            problems.append(f"{name}: differs from JAX: {why}\n  {where}")
+        elif errors is not None:
+            errors[name] = max(errors.get(name, 0.0), error(got, want))
+    return problems
