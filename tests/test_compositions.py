@@ -7,10 +7,9 @@ adlab.jvp, adlab.vjp and a second-order product with JAX's. The fuzz campaign
 (tests/test_fuzz.py, ``-m fuzz``) runs 10,000 more programs from the same generator.
 """
 
+import programs
 import pytest
 from hypothesis import HealthCheck, given, settings
-
-import programs
 
 CHUNKS = 4  # 4 x 50 examples, so that pytest-xdist spreads them over the cores
 

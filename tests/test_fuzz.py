@@ -6,9 +6,8 @@ Not part of the default run (``-m "not fuzz"`` in pyproject.toml); run it with
 the same seed, so a failure names the program and seed that reproduce it.
 """
 
-import pytest
-
 import programs
+import pytest
 
 PROGRAMS = 10_000
 CHUNK = 100  # programs per test, so that pytest-xdist spreads the campaign over the cores
