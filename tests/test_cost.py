@@ -1,7 +1,7 @@
 """adlab.cost: analytic counts on the jaxpr, XLA's analysis, and tape bytes.
 
-Expected values are derived by hand from the cost conventions in DESIGN.md, never copied from
-the code under test.
+Expected values are derived by hand from the cost conventions (XLA's CPU convention, stated
+in adlab/cost.py's docstring), never copied from the code under test.
 """
 
 import jax
