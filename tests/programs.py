@@ -176,12 +176,13 @@ LEAF_BOUND = 3.0
 
 @dataclass(frozen=True)
 class Op:
-    """An operation: ``variants[T]`` lists (template, operand shapes) producing shape T.
+    """An operation: ``variants[T]`` lists the ways it produces a value of shape T.
 
     Attributes:
-      name: for weights and statistics.
+      name: names it in ``Program.ops``.
       weight: how often it is picked, relative to the others that can produce a shape.
-      variants: result shape -> [(template, operand shapes)]; ``{i}`` is operand i.
+      variants: result shape -> [(template, operand shapes)] (or (template, operand
+        shapes, bound) where the bound differs between variants); ``{i}`` is operand i.
       bound: operand bounds -> a bound on the result's magnitude.
       flow: which operands the result's derivative depends on: ``all``; ``none``
         (stop_gradient, integer round trips); ``first`` (later operands only feed an
@@ -322,7 +323,7 @@ EDGES = [
 
 
 def _structural():
-    """Shape-changing operations (EDGES) and same-shape ones, as one Op per bound kind."""
+    """Variants of the shape-changing operations (EDGES) and of same-shape ones."""
     out = {}
     for template, s, t, bound in EDGES:
         out.setdefault(t, []).append((template, (s,), bound))
