@@ -769,8 +769,15 @@ def programs_and_seeds(max_ops: int = MAX_OPS):
 
 # --- The comparison with JAX --------------------------------------------------------------------
 
-RTOL = ATOL = 1e-12
-"""|adlab - jax| <= ATOL + RTOL |jax|, for every entry of every derivative."""
+# (rtol, atol): |adlab - jax| <= atol + rtol |jax| for every entry. Measured over the 10,000
+# fuzz programs (JAX 0.10.2, XLA:CPU, float64, the domains above):
+# first order (jvp, vjp, and the primal values they return): max absolute error 1.1e-15 on
+#   values up to 17 (most agree bit for bit); entries that cancel to about zero have relative
+#   errors up to 3. At rtol 3e-15 the largest atol needed was 9.5e-16.
+# second order: max absolute 3.6e-15 on values up to 100; at rtol 5e-15 the largest atol
+#   needed was 1.4e-15 (1.4e-15 at rtol 1e-14 too).
+FIRST_ORDER = (4e-15, 3e-15)
+SECOND_ORDER = (1e-14, 5e-15)
 
 
 def second_order_mode(program: Program, seed: int) -> str:
@@ -853,8 +860,9 @@ class Case:
             return out if self.f.custom_vjp else {"jvp": (value, dot), **out}
 
 
-def compare(actual, expected) -> str | None:
+def compare(actual, expected, tolerance=FIRST_ORDER) -> str | None:
     """Why ``actual`` does not match JAX's ``expected`` (None if it does)."""
+    rtol, atol = tolerance
     if jax.tree.structure(actual) != jax.tree.structure(expected):
         return f"pytree structure {jax.tree.structure(actual)} != {jax.tree.structure(expected)}"
     for a, e in zip(jax.tree.leaves(actual), jax.tree.leaves(expected)):
@@ -864,32 +872,36 @@ def compare(actual, expected) -> str | None:
         if e.dtype == jax.dtypes.float0:
             continue
         try:
-            np.testing.assert_allclose(a, e, rtol=RTOL, atol=ATOL)
+            np.testing.assert_allclose(a, e, rtol=rtol, atol=atol)
         except AssertionError as err:
             return str(err)
     return None
 
 
-def error(actual, expected) -> float:
-    """max |a - e| / (1 + |e|) over every entry: the smallest RTOL = ATOL that passes."""
-    worst = 0.0
+def measure(actual, expected, rtol, into: dict) -> None:
+    """Adds to ``into`` the largest absolute error, |value| and atol needed at ``rtol``."""
     for a, e in zip(jax.tree.leaves(actual), jax.tree.leaves(expected)):
-        if np.asarray(e).dtype == jax.dtypes.float0:
+        e = np.asarray(e)
+        if e.dtype == jax.dtypes.float0 or not e.size:
             continue
-        a, e = np.asarray(a, np.float64), np.asarray(e, np.float64)
-        if a.size:
-            worst = max(worst, float(np.max(np.abs(a - e) / (1.0 + np.abs(e)))))
-    return worst
+        a, e = np.asarray(a, np.float64), e.astype(np.float64)
+        d = np.abs(a - e)
+        for key, value in (
+            ("max abs error", d.max()),
+            ("max |value|", np.abs(e).max()),
+            (f"atol needed at rtol {rtol:g}", (d - rtol * np.abs(e)).max()),
+        ):
+            into[key] = max(into.get(key, 0.0), float(value))
 
 
-def check(program: Program, seed: int, errors: dict | None = None) -> list[str]:
+def check(program: Program, seed: int, measured: dict | None = None) -> list[str]:
     """Compares adlab with JAX on ``program``; returns the mismatches (empty if none).
 
     First order ``jvp`` (not for custom_vjp programs) and ``vjp``, and one second-order
     product. Where a derivative flows into a complex value, JAX must succeed and adlab
     must raise ``UnsupportedDtypeError`` for each; otherwise adlab's results must have
-    JAX's structure, shapes and dtypes, and its values to RTOL and ATOL. ``errors``, if
-    given, collects the largest ``error`` seen per derivative.
+    JAX's structure, shapes and dtypes, and its values to FIRST_ORDER or SECOND_ORDER.
+    ``measured``, if given, collects the errors per order (see ``measure``).
     """
     case = Case(program, seed)
     expected = case.jax_results()
@@ -912,9 +924,25 @@ def check(program: Program, seed: int, errors: dict | None = None) -> list[str]:
         except Exception as err:  # noqa: BLE001  (reported, with the program)
             problems.append(f"{name}: raised {type(err).__name__}: {err}\n  {where}")
             continue
-        why = compare(got, want)
+        order = "second" if name == case.mode else "first"
+        tolerance = SECOND_ORDER if order == "second" else FIRST_ORDER
+        why = compare(got, want, tolerance)
         if why is not None:
             problems.append(f"{name}: differs from JAX: {why}\n  {where}")
-        elif errors is not None:
-            errors[name] = max(errors.get(name, 0.0), error(got, want))
+        if measured is not None:
+            measure(got, want, tolerance[0], measured.setdefault(order, {}))
     return problems
+
+
+if __name__ == "__main__":
+    # Re-measures the errors behind FIRST_ORDER and SECOND_ORDER over the fuzz programs
+    # start..stop: python tests/programs.py 0 10000 (about 10 minutes per 5,000).
+    import sys
+
+    jax.config.update("jax_enable_x64", True)
+    start, stop = (int(a) for a in sys.argv[1:3])
+    measured, problems = {}, []
+    for seed in range(start, stop):
+        problems += check(random_program(seed), seed, measured)
+    print("\n".join(problems))
+    print(f"{stop - start} programs, {len(problems)} mismatches; measured: {measured}")
