@@ -6,6 +6,8 @@
 - `compare(a, b, *args)` times two callables interleaved, pair by pair, and returns the per-pair
   time ratio a/b and its median. Because both members of a pair run under the same machine
   load, ratios are far more stable than absolute times: quote ratios.
+- `interleave({name: (fn, args)})` does the same for any number of callables, in rounds that
+  run each once; any two can then be compared round by round.
 - `jit_hoisted(fun, *args)` jits `fun` with its closed-over arrays (for a pullback: the
   residuals) passed as arguments instead of being baked into the program as constants.
 - `environment()` describes where the numbers come from (backend, device kind, versions).
@@ -19,14 +21,23 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
 import jaxlib
 from jax.extend import core as jcore
 
-__all__ = ["Timing", "Comparison", "timeit", "compare", "jit_hoisted", "environment"]
+__all__ = [
+    "Timing",
+    "Comparison",
+    "Rounds",
+    "timeit",
+    "compare",
+    "interleave",
+    "jit_hoisted",
+    "environment",
+]
 
 
 def environment() -> dict[str, Any]:
@@ -132,30 +143,92 @@ def compare(
     Returns:
       A `Comparison` with the ratios, their median, a `Timing` for each side and `environment()`.
     """
-    _check_counts(repeats, warmup)
-    args_a = args
-    args_b = args_a if args_b is None else tuple(args_b)
-    call_a, compile_a, first_a = _prepare(a, args_a, warmup)
-    call_b, compile_b, first_b = _prepare(b, args_b, warmup)
-    n_a = _calls_per_sample(call_a, args_a, min_sample_s)
-    n_b = _calls_per_sample(call_b, args_b, min_sample_s)
-    t_a: list[float] = []
-    t_b: list[float] = []
-    for i in range(repeats):
-        if i % 2 == 0:
-            t_a.append(_sample(call_a, args_a, n_a))
-            t_b.append(_sample(call_b, args_b, n_b))
-        else:
-            t_b.append(_sample(call_b, args_b, n_b))
-            t_a.append(_sample(call_a, args_a, n_a))
-    ratios = tuple(x / y for x, y in zip(t_a, t_b, strict=True))
+    args_b = args if args_b is None else tuple(args_b)
+    rounds = interleave(
+        {"a": (a, args), "b": (b, args_b)},
+        repeats=repeats,
+        warmup=warmup,
+        min_sample_s=min_sample_s,
+    )
+    ratios = rounds.ratios("a", "b")
     return Comparison(
         ratios=ratios,
         median_ratio=statistics.median(ratios),
-        a=_timing(t_a, n_a, compile_a, first_a),
-        b=_timing(t_b, n_b, compile_b, first_b),
-        env=environment(),
+        a=rounds.timings["a"],
+        b=rounds.timings["b"],
+        env=rounds.env,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class Rounds:
+    """Interleaved timing of several callables: in round r each one ran once (`samples_s[r]`).
+
+    Attributes:
+      timings: one `Timing` per name; `timings[name].samples_s[r]` is its sample in round r.
+      order: the order in which the callables ran in each round.
+      env: `environment()`.
+    """
+
+    timings: dict[str, Timing]
+    order: tuple[tuple[str, ...], ...]
+    env: dict[str, Any]
+
+    def ratios(self, a: str, b: str) -> tuple[float, ...]:
+        """The per-round time ratios time(a)/time(b): both ran in the same round."""
+        pairs = zip(self.timings[a].samples_s, self.timings[b].samples_s, strict=True)
+        return tuple(x / y for x, y in pairs)
+
+
+def interleave(
+    calls: Mapping[str, tuple[Callable[..., Any], Sequence[Any]]],
+    *,
+    repeats: int = 15,
+    warmup: int = 2,
+    min_sample_s: float = 2e-3,
+) -> Rounds:
+    """Times several callables in interleaved rounds: each round runs every callable once.
+
+    The order rotates from round to round (for two callables: a b, b a, a b, ...), so that no
+    callable always runs first or last. Compilation and warm-up of all of them happen before
+    the first round. Any two of them can then be compared round by round (`Rounds.ratios`),
+    under the same machine load, as `compare` does for two.
+
+    Args:
+      calls: name -> (callable, its positional arguments). A `jax.jit` callable is compiled
+        first; a compiled executable (`jitted.lower(...).compile()`) is timed as it is.
+      repeats: number of rounds.
+      warmup: untimed calls of each after its first call.
+      min_sample_s: each sample repeats its call until it lasts at least this long.
+
+    Returns:
+      A `Rounds`.
+    """
+    _check_counts(repeats, warmup)
+    if not calls:
+        raise ValueError("interleave needs at least one callable")
+    names = list(calls)
+    prepared = {}
+    for name in names:
+        fn, fn_args = calls[name]
+        fn_args = tuple(fn_args)
+        call, compile_s, first_s = _prepare(fn, fn_args, warmup)
+        number = _calls_per_sample(call, fn_args, min_sample_s)
+        prepared[name] = (call, fn_args, number, compile_s, first_s)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    order = []
+    for r in range(repeats):
+        shift = r % len(names)
+        this_round = names[shift:] + names[:shift]
+        order.append(tuple(this_round))
+        for name in this_round:
+            call, fn_args, number, _, _ = prepared[name]
+            samples[name].append(_sample(call, fn_args, number))
+    timings = {
+        name: _timing(samples[name], number, compile_s, first_s)
+        for name, (_, _, number, compile_s, first_s) in prepared.items()
+    }
+    return Rounds(timings=timings, order=tuple(order), env=environment())
 
 
 def jit_hoisted(fun: Callable[..., Any], *args: Any) -> tuple[Callable[..., Any], tuple[Any, ...]]:

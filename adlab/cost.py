@@ -10,7 +10,8 @@ Three instruments, one job each:
   (`jit`, `custom_jvp_call`, `custom_vjp_call`, `remat`, `closed_call`, loops and
   conditionals).
 - `xla(fun, *args)` compiles `jax.jit(fun)` and returns what XLA's `cost_analysis` and
-  `memory_analysis` say about the compiled, fused program.
+  `memory_analysis` say about the compiled, fused program; `analysed(compiled)` says the same
+  of a program already compiled.
 - `tape_bytes(fun, *primals)` is the memory price of reverse mode: the bytes of the residuals
   that adlab's VJP forward sweep keeps for the backward sweep.
 
@@ -48,7 +49,7 @@ from jax.extend import core as jcore
 
 from adlab.bench import jit_hoisted
 
-__all__ = ["Tally", "Row", "Counts", "XlaCost", "count", "xla", "tape_bytes"]
+__all__ = ["Tally", "Row", "Counts", "XlaCost", "count", "xla", "analysed", "tape_bytes"]
 
 # ---------------------------------------------------------------------------------------------
 # Primitive families
@@ -354,7 +355,21 @@ def xla(fun: Callable[..., Any], *args: Any) -> XlaCost:
     if not callable(fun):
         raise TypeError(f"xla expects a callable, got {type(fun).__name__}")
     jitted, call_args = jit_hoisted(fun, *args)
-    compiled = jitted.lower(*call_args).compile()
+    return analysed(jitted.lower(*call_args).compile())
+
+
+def analysed(compiled: Any) -> XlaCost:
+    """XLA's cost and memory analysis of a program already compiled.
+
+    Use it to analyse the very executable that is then timed (`xla` compiles a program of its
+    own).
+
+    Args:
+      compiled: a compiled executable, `jax.jit(f).lower(*args).compile()`.
+
+    Returns:
+      An `XlaCost`.
+    """
     analysis = compiled.cost_analysis()
     if isinstance(analysis, (list, tuple)):  # older jaxlibs return one dict per computation
         analysis = analysis[0] if analysis else {}

@@ -1,12 +1,14 @@
 """Runs adlab's experiments and draws their figures.
 
-    python -m experiments [NAME ...|all] [--quick] [--out DIR] [--fresh|--resume]
+    python -m experiments [NAME ...|all] [--quick|--full] [--out DIR] [--fresh|--resume]
                           [--device cpu|gpu|tpu] [--list]
 
 Each named experiment measures on this machine, writes `<out>/<name>.json`, then plots it
 to `<out>/<name>.png`. A run measures afresh unless an interrupted run of the same code on
 the same machine left its JSON behind: then it resumes from the points already saved.
 `--quick` runs small sizes in seconds and writes to a scratch folder, never into figures/.
+`--full` runs the larger sizes of the experiments that have them (the others at their default
+size) into build/full/, so that the committed figures stay those of the default run.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import pathlib
 import sys
 import time
+from typing import Any
 
 import experiments
 from experiments import _common
@@ -22,6 +25,7 @@ from experiments import _common
 DEVICES = ("cpu", "gpu", "tpu")
 FIGURES = _common.REPO_ROOT / "figures"
 QUICK_OUT = _common.REPO_ROOT / "build" / "quick"
+FULL_OUT = _common.REPO_ROOT / "build" / "full"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown experiment(s) {', '.join(unknown)}; available: {', '.join(names)}")
     chosen = names if "all" in args.names else list(dict.fromkeys(args.names))
-    out = pathlib.Path(args.out) if args.out else (QUICK_OUT if args.quick else FIGURES)
+    default_out = QUICK_OUT if args.quick else FULL_OUT if args.full else FIGURES
+    out = pathlib.Path(args.out) if args.out else default_out
     if args.quick and out.resolve() == FIGURES.resolve():
         parser.error("--quick never writes into figures/: its results are not for citation")
     _select_device(args.device)
@@ -56,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in chosen:
         module = experiments.load(name)
         start = time.perf_counter()
-        json_path = module.run(out, quick=args.quick)
+        json_path = module.run(out, **_size(module, args))
         png_path = out / f"{name}.png"
         module.plot(json_path, png_path)
         elapsed = time.perf_counter() - start
@@ -69,6 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _size(module: Any, args: argparse.Namespace) -> dict[str, bool]:
+    """The size arguments of `module.run`: quick, or full where the experiment has a FULL size."""
+    if args.full and hasattr(module, "FULL"):
+        return {"quick": False, "full": True}
+    if args.full:
+        print(f"{module.__name__.rsplit('.', 1)[-1]}: no full size; running the default size")
+    return {"quick": args.quick}
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m experiments",
@@ -76,11 +90,15 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("names", nargs="*", metavar="NAME", help="experiments to run, or 'all'")
-    p.add_argument("--quick", action="store_true", help="small sizes (seconds per experiment)")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="small sizes (seconds per experiment)")
+    size.add_argument(
+        "--full", action="store_true", help="larger sizes, where an experiment has them (longer)"
+    )
     p.add_argument(
         "--out",
         help=f"output folder (default: figures/, or {QUICK_OUT.relative_to(_common.REPO_ROOT)}/ "
-        "with --quick)",
+        f"with --quick, {FULL_OUT.relative_to(_common.REPO_ROOT)}/ with --full)",
     )
     when = p.add_mutually_exclusive_group()
     when.add_argument("--fresh", action="store_true", help="measure every point afresh")

@@ -7,9 +7,11 @@ experiments). The runner `python -m experiments NAME` finds it by its file name.
 
 - a module docstring saying what it measures and why (the first line is shown by `--list`);
 - a constants block with two parameter sets, `DEFAULT` and `QUICK` (plain dicts of
-  JSON-serialisable values). `QUICK` must finish in <= 20 s on 2 CPU cores;
-- `run(out_dir: pathlib.Path, quick: bool = False) -> pathlib.Path`, which writes
-  `<out_dir>/<name>.json` and returns its path. It should call `run_sweep`, which gives
+  JSON-serialisable values). `QUICK` must finish in <= 20 s on 2 CPU cores. An experiment may
+  have a third, `FULL`: larger sizes for `--full`, which may take longer;
+- `run(out_dir: pathlib.Path, quick: bool = False) -> pathlib.Path` (with `full: bool = False`
+  as a third parameter where there is a `FULL`), which writes `<out_dir>/<name>.json` and
+  returns its path. It should call `run_sweep`, which gives
   resuming, atomic saves after every point, a progress bar and one self-describing line per
   finished point for free;
 - `plot(json_path: pathlib.Path, png_path: pathlib.Path) -> None`, which reads ONLY that JSON
@@ -18,11 +20,17 @@ experiments). The runner `python -m experiments NAME` finds it by its file name.
 
 The JSON file (written by `run_sweep`) looks like::
 
-    {"experiment": name, "params": {...}, "meta": metadata(), "points": [{...}, ...]}
+    {"experiment": name, "quick": bool, "params": {...}, "meta": metadata(),
+     "points": [{...}, ...], "summary": {...},
+     "other_backends": {backend: {"meta": ..., "points": [...], "summary": ...}}}
 
 Each point is a flat-ish dict: the grid key that identifies it (e.g. {"B": 64, "D": 256}) merged
 with what `measure` returned for it. Timings follow adlab.bench: warm-up, block_until_ready,
 medians, and ratios measured side by side in one interleaved run.
+
+Runs on different backends live side by side in one file: "meta" and "points" are this run's,
+and a run on another backend (a GPU run, say) with the same params, found in the file, is kept
+under "other_backends" rather than replaced. `backend_runs(data)` lists them all, by backend.
 
 Resuming is only for an interrupted run of the same code on the same machine. By default a
 run measures every point afresh; it resumes only if `<name>.json` is unfinished (some grid
@@ -67,6 +75,7 @@ __all__ = [
     "run_sweep",
     "describe_point",
     "save_figure",
+    "backend_runs",
 ]
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -254,6 +263,7 @@ def run_sweep(
     if len(set(keys)) != len(keys):
         raise ValueError(f"{name}: the sweep grid has duplicate points")
     meta = metadata()
+    others = _other_backends(path, name, params, meta["backend"])
     done, saved_meta = _resumable_points(path, name, params, keys, meta, RESUME.policy)
     todo = [(k, g) for k, g in zip(keys, grid, strict=True) if k not in done]
     if done:
@@ -267,6 +277,8 @@ def run_sweep(
     def save() -> None:
         points = [done[k] for k in keys if k in done]
         data = {"experiment": name, "quick": quick, "params": params, "meta": meta}
+        if others:
+            data["other_backends"] = others
         write_json(path, {**data, "points": points})
 
     save()
@@ -279,6 +291,42 @@ def run_sweep(
         data = read_json(path)
         write_json(path, {**data, "summary": summarize(data)})
     return path
+
+
+def backend_runs(data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The runs of one results file, by backend: this run first, then the other backends' runs.
+
+    Args:
+      data: the decoded JSON.
+
+    Returns:
+      backend -> {"meta", "points", and "summary" where there is one}.
+    """
+    current = {k: data[k] for k in ("meta", "points", "summary") if k in data}
+    runs = {data.get("meta", {}).get("backend", "?"): current}
+    for backend, run in data.get("other_backends", {}).items():
+        runs.setdefault(backend, run)
+    return runs
+
+
+def _other_backends(
+    path: pathlib.Path, name: str, params: dict[str, Any], backend: str
+) -> dict[str, dict[str, Any]]:
+    """The runs on other backends saved in `path`, kept beside this run (same params only).
+
+    A run on a GPU and a run on the CPU of the same experiment live side by side in one file:
+    each is measured on its own machine, and a run on one backend replaces only its own points.
+    """
+    try:
+        saved = read_json(path)
+    except (OSError, json.JSONDecodeError):
+        return {}
+    if saved.get("experiment") != name or saved.get("params") != params:
+        return {}
+    runs = {b: r for b, r in backend_runs(saved).items() if b != backend and r.get("points")}
+    if runs:
+        tqdm.write(f"{name}: keeping the {', '.join(runs)} run(s) saved in {path} beside this one")
+    return runs
 
 
 def _normalised(obj: Mapping[str, Any]) -> dict[str, Any]:

@@ -69,9 +69,13 @@ def experiments_section(figures: Path = FIGURES) -> str:
         "afresh: only an interrupted run of the same code on the same machine resumes from "
         "the points it saved (`--fresh` and `--resume` choose explicitly). `--quick` runs a "
         "small version into `build/quick/`, never into `figures/`, and marks its figures as "
-        "not for citation. `--out DIR` writes elsewhere, `--device gpu` runs on a GPU through "
-        "XLA when JAX sees one, and `--list` lists the experiments. The numbers below are "
-        "read from the committed JSON files (2-core CPU unless a file says otherwise)."
+        "not for citation. `--full` runs the larger sizes of the experiments that have them "
+        "into `build/full/`; the committed figures are the default run's. `--out DIR` writes "
+        "elsewhere, `--device gpu` runs on a GPU through XLA when JAX sees one, and `--list` "
+        "lists the experiments. A run on one backend keeps the results of another backend "
+        "found in the same JSON beside its own, so a CPU and a GPU run share one file and one "
+        "figure. The numbers below are read from the committed JSON files (2-core CPU unless "
+        "a file says otherwise)."
     )
     for name in experiments.available():
         module = experiments.load(name)

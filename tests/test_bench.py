@@ -54,6 +54,43 @@ def test_compare_ratios_are_pairwise_quotients():
     assert result.a.compile_s is not None and result.b.compile_s is not None
 
 
+def test_interleave_runs_every_callable_once_per_round_rotating_the_order():
+    log = []
+    rounds = 4
+    result = bench.interleave(
+        {name: (lambda name=name: log.append(name), ()) for name in "abc"},
+        repeats=rounds,
+        warmup=0,
+        min_sample_s=0,
+    )
+    assert "".join(log[-3 * rounds :]) == "abc" + "bca" + "cab" + "abc"
+    assert result.order == (tuple("abc"), tuple("bca"), tuple("cab"), tuple("abc"))
+    assert all(len(t.samples_s) == rounds for t in result.timings.values())
+
+
+def test_interleave_ratios_are_per_round_quotients():
+    x = jnp.ones((16, 16), F32)
+    calls = {
+        "cube": (jax.jit(lambda x: x @ x @ x), (x,)),
+        "square": (jax.jit(lambda x: x @ x), (x,)),
+    }
+    result = bench.interleave(calls, repeats=5)
+    cube, square = result.timings["cube"].samples_s, result.timings["square"].samples_s
+    np.testing.assert_allclose(
+        result.ratios("cube", "square"), [a / b for a, b in zip(cube, square)]
+    )
+    assert result.timings["cube"].compile_s is not None
+    with pytest.raises(ValueError, match="at least one"):
+        bench.interleave({})
+
+
+def test_a_compiled_executable_is_timed_as_it_is():
+    x = jnp.ones((8, 8), F32)
+    compiled = jax.jit(lambda x: x @ x).lower(x).compile()
+    timing = bench.interleave({"c": (compiled, (x,))}, repeats=2).timings["c"]
+    assert timing.compile_s is None and len(timing.samples_s) == 2
+
+
 def test_environment_records_where_numbers_come_from():
     env = bench.environment()
     for key in ("backend", "device_kind", "jax", "jaxlib", "cpu_count"):

@@ -11,6 +11,7 @@ import pathlib
 import statistics
 import subprocess
 import sys
+import types
 
 import jax
 import numpy as np
@@ -58,7 +59,10 @@ def test_experiment_follows_the_contract(name):
     assert module.__doc__ and module.__doc__.strip()
     assert isinstance(module.DEFAULT, dict) and isinstance(module.QUICK, dict)
     assert module.DEFAULT != module.QUICK
-    assert list(inspect.signature(module.run).parameters) == ["out_dir", "quick"]
+    sizes = ["out_dir", "quick", "full"] if hasattr(module, "FULL") else ["out_dir", "quick"]
+    assert list(inspect.signature(module.run).parameters) == sizes
+    if hasattr(module, "FULL"):
+        assert module.FULL not in (module.DEFAULT, module.QUICK)
     assert list(inspect.signature(module.plot).parameters) == ["json_path", "png_path"]
 
 
@@ -82,6 +86,27 @@ def test_quick_never_writes_into_figures(capsys):
     with pytest.raises(SystemExit):
         runner.main([NAMES[0], "--quick", "--out", str(REPO / "figures")])
     assert "never writes into figures" in capsys.readouterr().err
+
+
+def test_quick_and_full_exclude_each_other(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        runner.main([NAMES[0], "--quick", "--full"])
+    assert exit_info.value.code == 2
+    assert "not allowed with" in capsys.readouterr().err
+
+
+def test_full_runs_the_full_size_where_there_is_one(capsys):
+    WithFull = types.ModuleType("experiments.big")
+    WithFull.FULL = {}
+    WithoutFull = types.ModuleType("experiments.small")
+
+    full = runner._parser().parse_args(["x", "--full"])
+    assert runner._size(WithFull, full) == {"quick": False, "full": True}
+    assert runner._size(WithoutFull, full) == {"quick": False}
+    assert "small: no full size" in capsys.readouterr().out
+    quick = runner._parser().parse_args(["x", "--quick"])
+    assert runner._size(WithFull, quick) == {"quick": True}
+    assert runner.FULL_OUT.resolve() != runner.FIGURES.resolve()
 
 
 @pytest.mark.parametrize("module", ["experiments", "experiments.readme"])
@@ -228,6 +253,29 @@ def test_run_sweep_keeps_the_metadata_of_the_first_run(tmp_path):
     assert _common.read_json(path)["meta"] == meta
 
 
+def test_a_run_on_another_backend_is_kept_beside_this_one(tmp_path, capsys):
+    path = sweep(tmp_path, Counter())
+    gpu = _common.read_json(path)
+    gpu["meta"] = {**gpu["meta"], "backend": "gpu", "device_kind": "NVIDIA H200"}
+    gpu["points"] = [{**p, "y": -p["y"]} for p in gpu["points"]]  # the GPU's own results
+    _common.write_json(path, gpu)
+    measure = Counter()
+    sweep(tmp_path, measure)
+    assert len(measure.seen) == 4  # this backend measures afresh...
+    data = _common.read_json(path)
+    assert data["meta"]["backend"] == jax.default_backend()
+    assert [p["y"] for p in data["points"]] == [1, 4, 9, 16]
+    assert data["other_backends"]["gpu"]["points"] == gpu["points"]  # ...and keeps the GPU's
+    assert data["other_backends"]["gpu"]["meta"]["device_kind"] == "NVIDIA H200"
+    assert "keeping the gpu run" in capsys.readouterr().out
+    runs = _common.backend_runs(data)
+    assert list(runs) == [jax.default_backend(), "gpu"]
+    sweep(tmp_path, Counter())  # a second run here keeps it too
+    assert _common.read_json(path)["other_backends"]["gpu"]["points"] == gpu["points"]
+    sweep(tmp_path, Counter(), params={"p": 2})  # other parameters: nothing to keep
+    assert "other_backends" not in _common.read_json(path)
+
+
 def test_run_sweep_rejects_duplicate_points(tmp_path):
     with pytest.raises(ValueError, match="duplicate"):
         sweep(tmp_path, Counter(), xs=(1, 1))
@@ -319,3 +367,59 @@ def test_backprop_flops_records_the_seed_formulas(quick_run):
                 assert len(v["ratios"]) == data["params"]["pairs"]
                 assert v["ratio"] == statistics.median(v["ratios"])
     assert data["summary"]["max_rel_gap_count_vs_formula_matmul"] == 0
+
+
+# ---- hvp ------------------------------------------------------------------------------------
+
+
+def test_hvp_summary_is_computed_from_the_points(quick_run):
+    from experiments import hvp
+
+    out, _ = quick_run
+    data = json.loads((out / "hvp.json").read_text())
+    assert data["summary"] == json.loads(json.dumps(hvp.summary(data)))
+    for p in data["points"]:
+        assert p["backend"] == jax.default_backend() and p["device_kind"]
+        assert len(p["control_samples_s"]) == data["params"]["rounds"]
+        for engine in hvp.ENGINES:
+            small = p["n"] <= data["params"]["max_dense_n"]
+            expected = hvp.METHODS if small else ("grad", *hvp.SCALABLE)
+            assert tuple(p["programs"][engine]) == expected
+            assert bool(p["skipped"]) != small
+
+    def scaled(factor):  # every HVP takes `factor` times as long, round by round
+        points = []
+        for p in data["points"]:
+            programs = {
+                engine: {
+                    method: {
+                        **found,
+                        "samples_s": [
+                            t * (1 if method == "grad" else factor) for t in found["samples_s"]
+                        ],
+                    }
+                    for method, found in methods.items()
+                }
+                for engine, methods in p["programs"].items()
+            }
+            points.append({**p, "programs": programs})
+        return hvp.summary({**data, "points": points})
+
+    for factor in (0.5, 3.0):
+        s = scaled(factor)
+        before = data["summary"]["verdicts"]["one_gradient"]["measured"]
+        after = s["verdicts"]["one_gradient"]["measured"]
+        for engine in hvp.ENGINES:
+            assert after[engine] == pytest.approx(factor * before[engine], rel=1e-12)
+        assert s["verdicts"]["one_gradient"]["holds"] == (max(after.values()) <= hvp.ONE_GRADIENT)
+    assert scaled(0.5)["verdicts"]["one_gradient"]["holds"]
+    assert not scaled(3.0)["verdicts"]["one_gradient"]["holds"]
+    assert scaled(3.0)["verdicts"]["published"]["where"] == "above"
+
+
+def test_hvp_crossing_is_interpolated_log_log():
+    from experiments.hvp import _first_crossing
+
+    assert _first_crossing([10, 1000], [0.1, 10.0]) == {"n": pytest.approx(100), "where": "between"}
+    assert _first_crossing([10, 1000], [2.0, 10.0]) == {"n": 10.0, "where": "at or below"}
+    assert _first_crossing([10, 1000], [0.1, 0.5]) == {"n": 1000.0, "where": "above"}

@@ -1,0 +1,206 @@
+"""Scalar losses with a size knob, over one flat parameter vector, for the experiments.
+
+Each builder takes its size and a `jax.random` key and returns a `Loss`: a function of one flat
+vector theta (every parameter of the model, concatenated) that closes over fixed data, and the
+point theta at which to differentiate it. A flat vector makes a Hessian an n x n matrix and
+a Hessian-vector product a vector, whatever the model; unflattening uses only static slices and
+reshapes.
+
+- `rosenbrock(dim)`: the n-dimensional Rosenbrock function (n = dim).
+- `mlp(width)`: a tanh MLP of depth 3 (width -> width -> width -> 10) on a batch of 128,
+  with softmax cross-entropy against one-hot labels.
+- `transformer(d_model, seq)`: one pre-norm transformer block (4-head self-attention, layer
+  norm, GELU MLP of width 4 d_model) on a batch of 4 sequences, with a mean-squared loss.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["Loss", "flatten", "rosenbrock", "mlp", "transformer"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Loss:
+    """A scalar loss of one flat parameter vector, and the point to differentiate it at.
+
+    Attributes:
+      fun: theta -> scalar.
+      theta: the point, shape (n,).
+    """
+
+    fun: Callable[[jax.Array], jax.Array]
+    theta: jax.Array
+
+    @property
+    def n(self) -> int:
+        """The number of parameters."""
+        return int(self.theta.size)
+
+
+def flatten(params: Any) -> tuple[jax.Array, Callable[[jax.Array], Any]]:
+    """Concatenates a pytree of arrays into one vector; returns it and the inverse map.
+
+    Like `jax.flatten_util.ravel_pytree`, but the inverse uses only static slices and
+    reshapes, which every engine differentiates.
+
+    Args:
+      params: a pytree of arrays of one dtype.
+
+    Returns:
+      `(theta, unflatten)` with `unflatten(theta)` equal to `params`.
+    """
+    leaves, tree = jax.tree.flatten(params)
+    shapes = [leaf.shape for leaf in leaves]
+    starts = [0, *itertools.accumulate(math.prod(s) for s in shapes)]
+    theta = jnp.concatenate([leaf.ravel() for leaf in leaves])
+
+    def unflatten(t: jax.Array) -> Any:
+        pieces = [
+            t[a:b].reshape(s) for a, b, s in zip(starts[:-1], starts[1:], shapes, strict=True)
+        ]
+        return jax.tree.unflatten(tree, pieces)
+
+    return theta, unflatten
+
+
+def rosenbrock(dim: int, key: jax.Array, dtype: Any = jnp.float32) -> Loss:
+    """sum_i 100 (x_{i+1} - x_i^2)^2 + (1 - x_i)^2, at a random point (normal, scaled by 0.5).
+
+    Args:
+      dim: n, at least 2.
+      key: a `jax.random` key.
+      dtype: the parameters' dtype.
+
+    Returns:
+      The `Loss`.
+    """
+    if dim < 2:
+        raise ValueError(f"rosenbrock needs dim >= 2, got {dim}")
+
+    def fun(x: jax.Array) -> jax.Array:
+        return jnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+    return Loss(fun, 0.5 * jax.random.normal(key, (dim,), dtype))
+
+
+def mlp(
+    width: int,
+    key: jax.Array,
+    dtype: Any = jnp.float32,
+    batch: int = 128,
+    depth: int = 3,
+    classes: int = 10,
+) -> Loss:
+    """Cross-entropy of a tanh MLP: inputs of size `width`, `depth` dense layers, `classes` logits.
+
+    Args:
+      width: the input and hidden width.
+      key: a `jax.random` key (weights, inputs and labels).
+      dtype: the parameters' dtype.
+      batch: the number of examples.
+      depth: the number of dense layers (weights and biases), the last one to the logits.
+      classes: the number of classes.
+
+    Returns:
+      The `Loss`; theta holds every weight and bias.
+    """
+    keys = jax.random.split(key, depth + 2)
+    dims = [width] * depth + [classes]
+    params = [
+        (
+            jax.random.normal(keys[i], (dims[i], dims[i + 1]), dtype) / dims[i] ** 0.5,
+            jnp.zeros(dims[i + 1], dtype),
+        )
+        for i in range(depth)
+    ]
+    x = jax.random.normal(keys[-2], (batch, width), dtype)
+    labels = jax.random.randint(keys[-1], (batch,), 0, classes)
+    one_hot = jax.nn.one_hot(labels, classes, dtype=dtype)
+    theta, unflatten = flatten(params)
+
+    def fun(theta: jax.Array) -> jax.Array:
+        h = x
+        layers = unflatten(theta)
+        for i, (w, b) in enumerate(layers):
+            h = h @ w + b
+            if i < len(layers) - 1:
+                h = jnp.tanh(h)
+        return -jnp.mean(jnp.sum(one_hot * jax.nn.log_softmax(h), axis=-1))
+
+    return Loss(fun, theta)
+
+
+def transformer(
+    d_model: int,
+    seq: int,
+    key: jax.Array,
+    dtype: Any = jnp.float32,
+    batch: int = 4,
+    heads: int = 4,
+) -> Loss:
+    """Mean-squared error of one pre-norm transformer block against random targets.
+
+    x + attention(layer_norm(x)), then + MLP(layer_norm(.)) with a GELU (tanh form) hidden
+    layer of width 4 d_model.
+
+    Args:
+      d_model: the model width (a multiple of `heads`).
+      seq: the sequence length.
+      key: a `jax.random` key (weights, inputs and targets).
+      dtype: the parameters' dtype.
+      batch: the number of sequences.
+      heads: the number of attention heads.
+
+    Returns:
+      The `Loss`; theta holds every weight, bias and layer-norm scale.
+    """
+    if d_model % heads:
+        raise ValueError(f"d_model={d_model} must be a multiple of heads={heads}")
+    d, hidden, head = d_model, 4 * d_model, d_model // heads
+    k = jax.random.split(key, 6)
+
+    def dense(key: jax.Array, n_in: int, n_out: int) -> jax.Array:
+        return jax.random.normal(key, (n_in, n_out), dtype) / n_in**0.5
+
+    params = {
+        "qkv": dense(k[0], d, 3 * d),
+        "out": dense(k[1], d, d),
+        "w1": dense(k[2], d, hidden),
+        "b1": jnp.zeros(hidden, dtype),
+        "w2": dense(k[3], hidden, d),
+        "b2": jnp.zeros(d, dtype),
+        "norm1": (jnp.ones(d, dtype), jnp.zeros(d, dtype)),
+        "norm2": (jnp.ones(d, dtype), jnp.zeros(d, dtype)),
+    }
+    x = jax.random.normal(k[4], (batch, seq, d), dtype)
+    target = jax.random.normal(k[5], (batch, seq, d), dtype)
+    theta, unflatten = flatten(params)
+
+    def layer_norm(h: jax.Array, scale_shift: tuple[jax.Array, jax.Array]) -> jax.Array:
+        scale, shift = scale_shift
+        mean = jnp.mean(h, axis=-1, keepdims=True)
+        var = jnp.mean((h - mean) ** 2, axis=-1, keepdims=True)
+        return (h - mean) * jax.lax.rsqrt(var + 1e-5) * scale + shift
+
+    def split_heads(h: jax.Array) -> jax.Array:  # (batch, seq, d) -> (batch, heads, seq, head)
+        return h.reshape(batch, seq, heads, head).transpose(0, 2, 1, 3)
+
+    def fun(theta: jax.Array) -> jax.Array:
+        p = unflatten(theta)
+        qkv = layer_norm(x, p["norm1"]) @ p["qkv"]
+        q, k_, v = (split_heads(qkv[..., i * d : (i + 1) * d]) for i in range(3))
+        weights = jax.nn.softmax(q @ k_.transpose(0, 1, 3, 2) / head**0.5, axis=-1)
+        attended = (weights @ v).transpose(0, 2, 1, 3).reshape(batch, seq, d)
+        h = x + attended @ p["out"]
+        h = h + jax.nn.gelu(layer_norm(h, p["norm2"]) @ p["w1"] + p["b1"]) @ p["w2"] + p["b2"]
+        return jnp.mean((h - target) ** 2)
+
+    return Loss(fun, theta)
