@@ -86,9 +86,9 @@ def metadata() -> dict[str, Any]:
 
     Returns:
       date (UTC, ISO 8601), git commit (None outside a git checkout or before the first
-      commit; "+dirty" appended when the tree has uncommitted changes), the host name, the
-      CPU model, a fingerprint of the code, and `adlab.bench.environment()` (backend,
-      device kind, jax/jaxlib versions, CPU count).
+      commit; "+dirty" appended when the tree has uncommitted changes outside figures/),
+      the host name, the CPU model, a fingerprint of the code, and
+      `adlab.bench.environment()` (backend, device kind, jax/jaxlib versions, CPU count).
     """
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -129,7 +129,8 @@ def _git_commit() -> str | None:
 
     try:
         commit = git("rev-parse", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+        # The results a run writes into figures/ do not make the code dirty.
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!figures"))
     except (OSError, subprocess.SubprocessError):
         return None
     return commit + ("+dirty" if dirty else "")

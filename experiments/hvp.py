@@ -841,7 +841,7 @@ brackets):
   models, is {pub["measured"]:.2f} for JAX: {pub["where"]} their band.
 - **Why the ratio is what it is.** {why} XLA's FLOPs of fwd-over-rev are
   {f["jax"]["fwd-over-rev"]["median"]:.2f}× the gradient's, and the memory of the compiled
-  program is {m["jax"]["fwd-over-rev"]["median"]:.2f}×: the tangent doubles what is stored.
+  program is {m["jax"]["fwd-over-rev"]["median"]:.2f}×: tangents are stored beside the primals.
 - **adlab against JAX:** adlab's programs take {aa["grad"]["time_median"]:.2f}× JAX's time for
   the gradient and {aa["fwd-over-rev"]["time_median"]:.2f}× for fwd-over-rev (at most
   {max(a["time_max"] for a in aa.values()):.2f}×); their XLA FLOPs differ by at most
