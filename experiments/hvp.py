@@ -432,26 +432,22 @@ def _crossover(points: Sequence[Mapping[str, Any]], workload: str) -> dict[str, 
     """
     out = {}
     for engine in ENGINES:
-        rows = sorted(
-            (
-                p["n"],
-                statistics.median(round_ratios(p, (engine, "dense"), (engine, "fwd-over-rev"))),
-            )
-            for p in points
-            if p["workload"] == workload and "dense" in p["programs"][engine]
+        small = sorted(
+            (p for p in points if p["workload"] == workload and "dense" in p["programs"][engine]),
+            key=lambda p: p["n"],
         )
-        if not rows:
+        if not small:
             out[engine] = None
             continue
-        ns = [n for n, _ in rows]
-        ks = [r for _, r in rows]
+
+        def median_ratio(p: Mapping[str, Any], a: str, b: str, engine: str = engine) -> float:
+            return statistics.median(round_ratios(p, (engine, a), (engine, b)))
+
+        ns = [p["n"] for p in small]
+        ks = [median_ratio(p, "dense", "fwd-over-rev") for p in small]
         found = {str(k): _first_crossing(ns, [r / k for r in ks]) for k in CROSSOVER_K}
-        found["n"] = _first_crossing(ns, [r / n for n, r in rows])
-        fof = [
-            statistics.median(round_ratios(p, (engine, "fwd-over-fwd"), (engine, "dense")))
-            for p in points
-            if p["workload"] == workload and "dense" in p["programs"][engine]
-        ]
+        found["n"] = _first_crossing(ns, [r / n for n, r in zip(ns, ks, strict=True)])
+        fof = [median_ratio(p, "fwd-over-fwd", "dense") for p in small]
         out[engine] = {
             "n": ns,
             "dense_over_hvp": ks,
@@ -576,9 +572,8 @@ def plot(json_path: pathlib.Path, png_path: pathlib.Path) -> None:
             else:
                 _plot.no_data(ax, data)
         axes[0].set_ylabel("time of one HVP ÷ time of one gradient")
-        highest = max([4.0, *(vs_grad(p, e, m) for p in points for e in ENGINES for m in SCALABLE)])
-        lowest = min([0.8, *(vs_grad(p, e, m) for p in points for e in ENGINES for m in SCALABLE)])
-        axes[0].set_ylim(lowest / 1.1, highest * 1.1)
+        ratios = [vs_grad(p, e, m) for p in points for e in ENGINES for m in SCALABLE]
+        axes[0].set_ylim(min([0.8, *ratios]) / 1.1, max([4.0, *ratios]) * 1.1)
         handles, labels = next(
             (ax.get_legend_handles_labels() for ax in axes if ax.get_legend_handles_labels()[0]),
             ([], []),
