@@ -35,11 +35,11 @@ def where(eqn, call_site=None) -> str:
     library code such as ``jnp.cumsum`` wraps its primitive in a jit, and the user's line
     is the call of that jit.
     """
-    from jax._src import source_info_util  # only for a readable location
+    from ._compat import summarize  # only for a readable location
 
     for site in (eqn, call_site):
         if site is not None:
-            text = source_info_util.summarize(site.source_info)
+            text = summarize(site.source_info)
             if text:
                 return text
     return "an unknown location"

@@ -19,6 +19,7 @@ import dataclasses
 import math
 import os
 import platform
+import random
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +28,8 @@ from typing import Any
 import jax
 import jaxlib
 from jax.extend import core as jcore
+
+from ._compat import with_consts
 
 __all__ = [
     "Timing",
@@ -186,11 +189,16 @@ def interleave(
     repeats: int = 15,
     warmup: int = 2,
     min_sample_s: float = 2e-3,
+    seed: int = 0,
 ) -> Rounds:
     """Times several callables in interleaved rounds: each round runs every callable once.
 
-    The order rotates from round to round (for two callables: a b, b a, a b, ...), so that no
-    callable always runs first or last. Compilation and warm-up of all of them happen before
+    Two callables alternate their order (a b, b a, a b, ...). Three or more run in a fresh
+    random order each round (drawn from `seed`, so a run is reproducible), so that no callable
+    always runs first, last, or right after the same other one: a program that follows another
+    which touched the same memory finds warm caches, and a fixed order would turn that into a
+    bias in every ratio (a rotation keeps the cyclic order fixed). Compilation and warm-up of all
+    of them happen before
     the first round. Any two of them can then be compared round by round (`Rounds.ratios`),
     under the same machine load, as `compare` does for two.
 
@@ -200,6 +208,7 @@ def interleave(
       repeats: number of rounds.
       warmup: untimed calls of each after its first call.
       min_sample_s: each sample repeats its call until it lasts at least this long.
+      seed: the seed of the random orders.
 
     Returns:
       A `Rounds`.
@@ -217,9 +226,12 @@ def interleave(
         prepared[name] = (call, fn_args, number, compile_s, first_s)
     samples: dict[str, list[float]] = {name: [] for name in names}
     order = []
+    rng = random.Random(seed)
     for r in range(repeats):
-        shift = r % len(names)
-        this_round = names[shift:] + names[:shift]
+        if len(names) <= 2:
+            this_round = names[r % 2 :] + names[: r % 2]
+        else:
+            this_round = rng.sample(names, len(names))
         order.append(tuple(this_round))
         for name in this_round:
             call, fn_args, number, _, _ = prepared[name]
@@ -251,7 +263,7 @@ def jit_hoisted(fun: Callable[..., Any], *args: Any) -> tuple[Callable[..., Any]
 
     def run(consts: list[Any], *call_args: Any) -> Any:
         flat = jax.tree.leaves(call_args)
-        out = jcore.jaxpr_as_fun(jcore.ClosedJaxpr(closed.jaxpr, consts))(*flat)
+        out = jcore.jaxpr_as_fun(with_consts(closed, consts))(*flat)
         return jax.tree.unflatten(out_tree, out)
 
     return jax.jit(run), (list(closed.consts), *args)

@@ -17,11 +17,8 @@ handler up by the equation's primitive and never name one.
 
 from __future__ import annotations
 
-from jax._src.ad_util import Zero
-from jax._src.custom_derivatives import SymbolicZero
-from jax._src.named_sharding import UnspecifiedValue
-
 from . import reverse
+from ._compat import SymbolicZero, UnspecifiedValue, Zero
 from ._dtypes import carries_derivative, zero_tangent
 from ._errors import where
 from ._trace import bind, eval_jaxpr

@@ -13,12 +13,13 @@ __all__ = ["available", "load"]
 
 
 # Modules of this package that are tools, not experiments.
-TOOLS = frozenset({"readme"})
+TOOLS = frozenset({"merge", "readme"})
 
 
 def available() -> list[str]:
     """Returns the names of all experiments (modules in this package not starting with "_",
-    apart from the tools: ``readme`` regenerates the README's generated sections).
+    apart from the tools: ``readme`` regenerates the README's generated sections, ``merge``
+    joins results files measured on different backends).
 
     Returns:
       The sorted experiment names.

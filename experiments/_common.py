@@ -76,6 +76,7 @@ __all__ = [
     "describe_point",
     "save_figure",
     "backend_runs",
+    "merge_runs",
 ]
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -308,6 +309,48 @@ def backend_runs(data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     for backend, run in data.get("other_backends", {}).items():
         runs.setdefault(backend, run)
     return runs
+
+
+def merge_runs(files: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One results file holding the runs of several files on different backends.
+
+    A GPU run made on another machine comes back as a file of its own; merging it with the
+    CPU file puts both side by side, as if one had been run beside the other.
+
+    Args:
+      files: decoded results files of one experiment with equal params. Each may itself hold
+        several backends' runs. The first file's own run stays the current one.
+
+    Returns:
+      The merged file: the first file's run, and every other backend's run under
+      "other_backends". No point is dropped.
+
+    Raises:
+      ValueError: the files are of different experiments or params, or two of them hold a run
+        on the same backend (say which one to keep by merging only it).
+    """
+    if not files:
+        raise ValueError("nothing to merge")
+    first = files[0]
+    runs: dict[str, dict[str, Any]] = {}
+    for i, data in enumerate(files):
+        for field in ("experiment", "quick", "params"):
+            if data.get(field) != first.get(field):
+                raise ValueError(
+                    f"file {i + 1} has another {field} than file 1 "
+                    f"({data.get(field)!r} vs {first.get(field)!r}): only runs of the same "
+                    "experiment with the same parameters can share a file"
+                )
+        for backend, run in backend_runs(data).items():
+            if backend in runs:
+                raise ValueError(f"two files hold a run on {backend!r}: merge only the one to keep")
+            runs[backend] = run
+    current, *others = runs
+    out = {k: first[k] for k in ("experiment", "quick", "params") if k in first}
+    out.update(runs[current])
+    if others:
+        out["other_backends"] = {b: runs[b] for b in others}
+    return out
 
 
 def _other_backends(

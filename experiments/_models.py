@@ -11,6 +11,12 @@ reshapes.
   with softmax cross-entropy against one-hot labels.
 - `transformer(d_model, seq)`: one pre-norm transformer block (4-head self-attention, layer
   norm, GELU MLP of width 4 d_model) on a batch of 4 sequences, with a mean-squared loss.
+
+`mlp_with_data` is the MLP's loss with the data as arguments (for sharding the batch), and
+two vector-valued maps serve the forward-against-reverse experiments:
+
+- `mlp_map(n, m, hidden)`: x -> W2 tanh(W1 x + b1) + b2, from R^n to R^m;
+- `dense_chain(widths)`: the layers x -> tanh(W_i x + b_i) of a chain of dense layers.
 """
 
 from __future__ import annotations
@@ -23,8 +29,19 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-__all__ = ["Loss", "flatten", "rosenbrock", "mlp", "transformer"]
+__all__ = [
+    "Loss",
+    "flatten",
+    "rosenbrock",
+    "mlp",
+    "mlp_with_data",
+    "transformer",
+    "mlp_map",
+    "dense_chain",
+    "normal_arrays",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +77,8 @@ def flatten(params: Any) -> tuple[jax.Array, Callable[[jax.Array], Any]]:
     leaves, tree = jax.tree.flatten(params)
     shapes = [leaf.shape for leaf in leaves]
     starts = [0, *itertools.accumulate(math.prod(s) for s in shapes)]
-    theta = jnp.concatenate([leaf.ravel() for leaf in leaves])
+    # Concatenated in NumPy: eager JAX ops would compile one program per shape.
+    theta = jnp.asarray(np.concatenate([np.asarray(leaf).ravel() for leaf in leaves]))
 
     def unflatten(t: jax.Array) -> Any:
         pieces = [
@@ -112,21 +130,38 @@ def mlp(
     Returns:
       The `Loss`; theta holds every weight and bias.
     """
-    keys = jax.random.split(key, depth + 2)
+    fun, theta, x, one_hot = mlp_with_data(width, key, dtype, batch, depth, classes)
+    return Loss(lambda t: fun(t, x, one_hot), theta)
+
+
+def mlp_with_data(
+    width: int,
+    key: jax.Array,
+    dtype: Any = jnp.float32,
+    batch: int = 128,
+    depth: int = 3,
+    classes: int = 10,
+) -> tuple[Callable[[jax.Array, jax.Array, jax.Array], jax.Array], jax.Array, jax.Array, jax.Array]:
+    """The loss of `mlp` with the data as arguments: `fun(theta, x, one_hot)`.
+
+    A data-parallel program shards x and one_hot along the batch and replicates theta.
+
+    Args:
+      width, key, dtype, batch, depth, classes: as for `mlp`.
+
+    Returns:
+      `(fun, theta, x, one_hot)`: x has shape (batch, width), one_hot (batch, classes).
+    """
     dims = [width] * depth + [classes]
-    params = [
-        (
-            jax.random.normal(keys[i], (dims[i], dims[i + 1]), dtype) / dims[i] ** 0.5,
-            jnp.zeros(dims[i + 1], dtype),
-        )
-        for i in range(depth)
-    ]
-    x = jax.random.normal(keys[-2], (batch, width), dtype)
-    labels = jax.random.randint(keys[-1], (batch,), 0, classes)
-    one_hot = jax.nn.one_hot(labels, classes, dtype=dtype)
+    shapes = [(dims[i], dims[i + 1]) for i in range(depth)]
+    *weights, x, scores = normal_arrays(key, [*shapes, (batch, width), (batch, classes)], dtype)
+    params = [(w / dims[i] ** 0.5, np.zeros(dims[i + 1], dtype)) for i, w in enumerate(weights)]
+    labels = np.argmax(scores, axis=-1)  # uniform over the classes
+    one_hot = jnp.asarray(np.eye(classes, dtype=dtype)[labels])
+    x = jnp.asarray(x)
     theta, unflatten = flatten(params)
 
-    def fun(theta: jax.Array) -> jax.Array:
+    def fun(theta: jax.Array, x: jax.Array, one_hot: jax.Array) -> jax.Array:
         h = x
         layers = unflatten(theta)
         for i, (w, b) in enumerate(layers):
@@ -135,7 +170,7 @@ def mlp(
                 h = jnp.tanh(h)
         return -jnp.mean(jnp.sum(one_hot * jax.nn.log_softmax(h), axis=-1))
 
-    return Loss(fun, theta)
+    return fun, theta, x, one_hot
 
 
 def transformer(
@@ -204,3 +239,88 @@ def transformer(
         return jnp.mean((h - target) ** 2)
 
     return Loss(fun, theta)
+
+
+def normal_arrays(key: jax.Array, shapes: list[tuple[int, ...]], dtype: Any) -> list[np.ndarray]:
+    """Standard normal NumPy arrays of the given shapes, from one draw of `jax.random.normal`.
+
+    Models are built in NumPy from one draw: each eager JAX operation would compile a program
+    for its shape, which for the many small shapes of a size sweep costs more than the
+    measurements. Convert with `jnp.asarray` what the model closes over.
+
+    Args:
+      key: a `jax.random` key.
+      shapes: the arrays' shapes.
+      dtype: their dtype.
+
+    Returns:
+      The arrays, in the order of `shapes`.
+    """
+    sizes = [math.prod(shape) for shape in shapes]
+    flat = np.asarray(jax.random.normal(key, (sum(sizes),), dtype))
+    starts = [0, *itertools.accumulate(sizes)]
+    return [
+        flat[a:b].reshape(shape)
+        for a, b, shape in zip(starts[:-1], starts[1:], shapes, strict=True)
+    ]
+
+
+def mlp_map(
+    n: int, m: int, hidden: int, key: jax.Array, dtype: Any = jnp.float32
+) -> tuple[Callable[[jax.Array], jax.Array], jax.Array]:
+    """A one-hidden-layer tanh MLP as a map from R^n to R^m: x -> W2 tanh(W1 x + b1) + b2.
+
+    Its Jacobian costs about 2 hidden n (n + m) FLOPs by forward mode (n tangents) and
+    2 hidden m (n + m) by reverse mode (m cotangents): the FLOP model says they cross at n = m.
+    The weights are scaled by 1/sqrt(fan-in), the biases by 0.1.
+
+    Args:
+      n: the input size.
+      m: the output size.
+      hidden: the hidden width.
+      key: a `jax.random` key (weights, biases and the input point).
+      dtype: the dtype of the weights and the point.
+
+    Returns:
+      `(f, x)`: the map, closing over its weights, and a point x of shape (n,).
+    """
+    w1, b1, w2, b2, x = normal_arrays(key, [(hidden, n), (hidden,), (m, hidden), (m,), (n,)], dtype)
+    w1, w2 = jnp.asarray(w1 / n**0.5), jnp.asarray(w2 / hidden**0.5)
+    b1, b2, x = jnp.asarray(0.1 * b1), jnp.asarray(0.1 * b2), jnp.asarray(x)
+
+    def f(x: jax.Array) -> jax.Array:
+        return w2 @ jnp.tanh(w1 @ x + b1) + b2
+
+    return f, x
+
+
+def dense_chain(
+    widths: list[int], key: jax.Array, dtype: Any = jnp.float32
+) -> tuple[list[Callable[[jax.Array], jax.Array]], jax.Array]:
+    """The layers of a chain of dense tanh layers, x -> tanh(W_i x + b_i), of the given widths.
+
+    The weights are scaled by 1/sqrt(fan-in), the biases by 0.1.
+
+    Args:
+      widths: n_0, ..., n_L: layer i maps R^{n_{i-1}} to R^{n_i}.
+      key: a `jax.random` key (weights, biases and the input point).
+      dtype: the dtype of the weights and the point.
+
+    Returns:
+      `(layers, x)`: the L layers, each closing over its weights, and a point x of shape (n_0,).
+    """
+    if len(widths) < 2:
+        raise ValueError(f"a chain needs at least two widths (one layer), got {widths}")
+    shapes = [(widths[0],)]
+    for a, b in zip(widths[:-1], widths[1:], strict=True):
+        shapes += [(b, a), (b,)]
+    x, *weights = normal_arrays(key, shapes, dtype)
+
+    def layer(w: jax.Array, b: jax.Array) -> Callable[[jax.Array], jax.Array]:
+        return lambda x: jnp.tanh(w @ x + b)
+
+    layers = [
+        layer(jnp.asarray(w / a**0.5), jnp.asarray(0.1 * b))
+        for w, b, a in zip(weights[0::2], weights[1::2], widths[:-1], strict=True)
+    ]
+    return layers, jnp.asarray(x)

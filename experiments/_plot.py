@@ -38,6 +38,7 @@ __all__ = [
     "is_quick",
     "provenance",
     "no_data",
+    "no_other_backend",
     "offsets",
     "times_axis",
     "slot_groups",
@@ -226,6 +227,22 @@ def no_data(ax: Any, data: Mapping[str, Any]) -> None:
     ax.set_xticks([])
     ax.set_yticks([])
     ax.grid(False)
+
+
+def no_other_backend(ax: Any, name: str) -> None:
+    """Fills a "backends side by side" panel that has only this run's backend to show."""
+    ax.text(
+        0.5, 0.5,
+        "No GPU run exists yet.\n\nOn a machine with a GPU, run\n"
+        f"python -m experiments {name} --device gpu\nwith this file in figures/ (or join the "
+        "files\nwith python -m experiments.merge): the GPU\npoints are drawn here beside "
+        "the CPU's.",
+        transform=ax.transAxes, ha="center", va="center", color="#555555",
+    )  # fmt: skip
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    ax.set_title("Backends side by side")
 
 
 def offsets(n: int, width: float = 0.6) -> list[float]:

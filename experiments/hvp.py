@@ -41,6 +41,7 @@ import adlab
 from adlab import bench, cost
 from experiments import _models, _plot
 from experiments._common import backend_runs, read_json, run_sweep
+from experiments._stats import crossing_text, first_crossing, spread
 
 NAME = "hvp"
 
@@ -315,11 +316,11 @@ def summary(data: Mapping[str, Any]) -> dict[str, Any]:
     """
     points = data["points"]
     large = [p for p in points if grad_s(p) >= LARGE_GRAD_S] or points
-    ratio = {e: {m: _spread([vs_grad(p, e, m) for p in large]) for m in SCALABLE} for e in ENGINES}
-    flops = {e: {m: _spread([_over_grad(p, e, m, "xla_flops") for p in large]) for m in SCALABLE}
+    ratio = {e: {m: spread([vs_grad(p, e, m) for p in large]) for m in SCALABLE} for e in ENGINES}
+    flops = {e: {m: spread([_over_grad(p, e, m, "xla_flops") for p in large]) for m in SCALABLE}
              for e in ENGINES}  # fmt: skip
     memory = {
-        e: {m: _spread([_over_grad(p, e, m, "memory_bytes") for p in large]) for m in SCALABLE}
+        e: {m: spread([_over_grad(p, e, m, "memory_bytes") for p in large]) for m in SCALABLE}
         for e in ENGINES
     }
     controls = [control(p) for p in large]
@@ -335,10 +336,6 @@ def summary(data: Mapping[str, Any]) -> dict[str, Any]:
         "crossover": {w: _crossover(points, w) for w in ("rosenbrock", "mlp")},
         "explain": _explain(points),
     }
-
-
-def _spread(values: Sequence[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def _over_grad(point: Mapping[str, Any], engine: str, method: str, field: str) -> float:
@@ -428,7 +425,7 @@ def _crossover(points: Sequence[Mapping[str, Any]], workload: str) -> dict[str, 
     """Where k HVPs (fwd-over-rev) cost as much as one dense Hessian and its matvec, per engine.
 
     For k in CROSSOVER_K and for k = n: the n at which time(dense) / time(HVP) reaches k
-    (`_first_crossing`).
+    (`_stats.first_crossing`).
     """
     out = {}
     for engine in ENGINES:
@@ -445,43 +442,16 @@ def _crossover(points: Sequence[Mapping[str, Any]], workload: str) -> dict[str, 
 
         ns = [p["n"] for p in small]
         ks = [median_ratio(p, "dense", "fwd-over-rev") for p in small]
-        found = {str(k): _first_crossing(ns, [r / k for r in ks]) for k in CROSSOVER_K}
-        found["n"] = _first_crossing(ns, [r / n for n, r in zip(ns, ks, strict=True)])
+        found = {str(k): first_crossing(ns, [r / k for r in ks]) for k in CROSSOVER_K}
+        found["n"] = first_crossing(ns, [r / n for n, r in zip(ns, ks, strict=True)])
         fof = [median_ratio(p, "fwd-over-fwd", "dense") for p in small]
         out[engine] = {
             "n": ns,
             "dense_over_hvp": ks,
             "crossing": found,
-            "fwd_over_fwd_over_dense": _spread(fof),
+            "fwd_over_fwd_over_dense": spread(fof),
         }
     return out
-
-
-def _first_crossing(ns: Sequence[float], values: Sequence[float]) -> dict[str, Any]:
-    """Where `values` (a function of n) first rises through 1.
-
-    Returns:
-      {"n": the crossing, "where": "between"} interpolated log-log between two measured
-      points; {"n": the smallest n, "where": "at or below"} if it is already >= 1 there;
-      {"n": the largest n, "where": "above"} if it never reaches 1 in the measured range.
-    """
-    if values[0] >= 1:
-        return {"n": float(ns[0]), "where": "at or below"}
-    for (n0, v0), (n1, v1) in zip(zip(ns, values), zip(ns[1:], values[1:])):
-        if v0 < 1 <= v1:
-            t = -math.log(v0) / (math.log(v1) - math.log(v0))
-            n = math.exp(math.log(n0) + t * (math.log(n1) - math.log(n0)))
-            return {"n": float(n), "where": "between"}
-    return {"n": float(ns[-1]), "where": "above"}
-
-
-def crossing_text(c: Mapping[str, Any]) -> str:
-    """A crossing in words: "n ≈ 130", "n ≤ 24", "beyond n = 2048"."""
-    if c["where"] == "between":
-        return f"n ≈ {c['n']:.0f}"
-    if c["where"] == "at or below":
-        return f"n ≤ {c['n']:.0f}"
-    return f"not up to n = {c['n']:.0f}"
 
 
 def _explain(points: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -705,17 +675,7 @@ def _plot_backends(ax: Any, data: Mapping[str, Any]) -> None:
     runs = backend_runs(data)
     others = [b for b in runs if b != "cpu"]
     if not others:
-        ax.text(
-            0.5, 0.5,
-            "No GPU run exists yet.\n\nOn a machine with a GPU, run\n"
-            "python -m experiments hvp --device gpu\nwith this file in figures/: the GPU points\n"
-            "are saved beside the CPU ones and drawn here.",
-            transform=ax.transAxes, ha="center", va="center", color="#555555",
-        )  # fmt: skip
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.grid(False)
-        ax.set_title("GPU")
+        _plot.no_other_backend(ax, NAME)
         return
     colors = [_plot.BLACK, _plot.ORANGE, _plot.PURPLE]
     for color, (backend, run) in zip(colors, runs.items()):

@@ -74,7 +74,9 @@ def experiments_section(figures: Path = FIGURES) -> str:
         "elsewhere, `--device gpu` runs on a GPU through XLA when JAX sees one, and `--list` "
         "lists the experiments. A run on one backend keeps the results of another backend "
         "found in the same JSON beside its own, so a CPU and a GPU run share one file and one "
-        "figure. The numbers below are read from the committed JSON files (2-core CPU unless "
+        "figure; `python -m experiments.merge A.json B.json` joins two files measured on "
+        "different machines (same experiment and parameters) and redraws the figure. The "
+        "numbers below are read from the committed JSON files (2-core CPU unless "
         "a file says otherwise)."
     )
     for name in experiments.available():

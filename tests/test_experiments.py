@@ -4,6 +4,7 @@ The CLI tests run every experiment once with `--quick` in a subprocess (as a use
 truncate each JSON and check that a second run measures only the missing points.
 """
 
+import copy
 import inspect
 import json
 import os
@@ -315,6 +316,12 @@ def test_chain_order_draws_a_headline_and_a_detail_figure(quick_run):
     assert detail[:8] == b"\x89PNG\r\n\x1a\n" and len(detail) > 10_000
 
 
+def test_scaling_draws_the_devices_figure_beside_its_own(quick_run):
+    out, _ = quick_run
+    devices = (out / "scaling_devices.png").read_bytes()
+    assert devices[:8] == b"\x89PNG\r\n\x1a\n" and len(devices) > 10_000
+
+
 @pytest.fixture(scope="module")
 def resumed_run(quick_run, tmp_path_factory):
     """Every quick JSON with every other point removed (as if interrupted), then rerun."""
@@ -344,8 +351,9 @@ def test_interrupted_run_resumes(resumed_run, name):
 @pytest.mark.skipif(
     any(d.platform == "gpu" for d in jax.devices()), reason="this machine has a GPU"
 )
-def test_device_gpu_without_gpu_fails_clearly(tmp_path):
-    done = run_cli(NAMES[0], "--quick", "--device", "gpu", "--out", str(tmp_path))
+@pytest.mark.parametrize("name", [NAMES[0], "scaling"])
+def test_device_gpu_without_gpu_fails_clearly(tmp_path, name):
+    done = run_cli(name, "--quick", "--device", "gpu", "--out", str(tmp_path))
     assert done.returncode != 0
     assert "JAX sees no GPU" in done.stderr
     assert not any(tmp_path.iterdir())
@@ -417,9 +425,68 @@ def test_hvp_summary_is_computed_from_the_points(quick_run):
     assert scaled(3.0)["verdicts"]["published"]["where"] == "above"
 
 
-def test_hvp_crossing_is_interpolated_log_log():
-    from experiments.hvp import _first_crossing
+def test_scaling_merge_command_merges_and_redraws(quick_run, tmp_path, capsys):
+    """A GPU file (the quick CPU run, relabelled) merged with the CPU file, then drawn."""
+    cpu_path = quick_run[0] / "scaling.json"
+    cpu = _common.read_json(cpu_path)
+    gpu = copy.deepcopy(cpu)
+    gpu["meta"] = {**gpu["meta"], "backend": "gpu", "device_kind": "NVIDIA H200"}
+    for p in gpu["points"]:
+        p["backend"], p["device_kind"] = "gpu", "NVIDIA H200"
+    gpu_path = tmp_path / "gpu" / "scaling.json"
+    _common.write_json(gpu_path, gpu)
+    out = tmp_path / "merged" / "scaling.json"
+    from experiments import merge as merge_tool
 
-    assert _first_crossing([10, 1000], [0.1, 10.0]) == {"n": pytest.approx(100), "where": "between"}
-    assert _first_crossing([10, 1000], [2.0, 10.0]) == {"n": 10.0, "where": "at or below"}
-    assert _first_crossing([10, 1000], [0.1, 0.5]) == {"n": 1000.0, "where": "above"}
+    assert merge_tool.main([str(cpu_path), str(gpu_path), "--out", str(out)]) == 0
+    merged = _common.read_json(out)
+    runs = _common.backend_runs(merged)
+    assert runs["cpu"]["points"] == cpu["points"] and runs["gpu"]["points"] == gpu["points"]
+    assert (out.parent / "scaling.png").exists() and "cpu, gpu" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        merge_tool.main([str(cpu_path), str(cpu_path), "--out", str(out)])
+
+
+def test_scaling_points_record_where_they_ran(quick_run):
+    data = _common.read_json(quick_run[0] / "scaling.json")
+    for p in data["points"]:
+        assert p["backend"] == jax.default_backend()
+        assert p["device_kind"] == jax.devices()[0].device_kind
+
+
+def test_scaling_summary_is_computed_from_the_points(quick_run):
+    from experiments import scaling
+
+    data = _common.read_json(quick_run[0] / "scaling.json")
+    assert scaling.summary(data) == data["summary"]
+    # Times that follow the FLOP model exactly (jacfwd ~ n, jacrev ~ m): the model picks every
+    # winner, and the crossover is at m = n. Swapped, it picks none, and the winners swap.
+    model = copy.deepcopy(data)
+    for p in model["points"]:
+        if p["part"] == "map":
+            for progs in p["programs"].values():
+                rounds = len(progs["jacfwd"]["samples_s"])
+                progs["jacfwd"]["samples_s"] = [float(p["n"])] * rounds
+                progs["jacrev"]["samples_s"] = [float(p["m"])] * rounds
+    swapped = copy.deepcopy(model)
+    for p in swapped["points"]:
+        for progs in p.get("programs", {}).values():
+            progs["jacfwd"], progs["jacrev"] = progs["jacrev"], progs["jacfwd"]
+    agrees = scaling.summary(model)["plane"]
+    disagrees = scaling.summary(swapped)["plane"]
+    for engine in ("adlab", "jax"):
+        plane = agrees[engine]
+        assert plane["model_agrees"] == plane["off_diagonal"] > 0
+        assert not plane["model_disagrees"] and not plane["ties"]
+        assert plane["crossover"]["factor"] == pytest.approx(1)
+        assert disagrees[engine]["model_agrees"] == 0
+        assert len(disagrees[engine]["model_disagrees"]) == plane["off_diagonal"]
+        assert disagrees[engine]["fwd_best"]["factor"] == pytest.approx(plane["rev_best"]["factor"])
+
+
+def test_hvp_crossing_is_interpolated_log_log():
+    from experiments._stats import first_crossing
+
+    assert first_crossing([10, 1000], [0.1, 10.0]) == {"n": pytest.approx(100), "where": "between"}
+    assert first_crossing([10, 1000], [2.0, 10.0]) == {"n": 10.0, "where": "at or below"}
+    assert first_crossing([10, 1000], [0.1, 0.5]) == {"n": 1000.0, "where": "above"}

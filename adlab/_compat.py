@@ -1,0 +1,46 @@
+"""What differs between the JAX releases adlab supports, in one place.
+
+adlab reads jaxprs, and a few of the names it needs live in JAX's internals, or changed between
+releases. Every such name is imported or adapted here, so that no version check is scattered
+through the interpreters. Changes known from JAX 0.11's release notes and from other projects'
+fixes for it:
+
+- ``jit``'s ``inline`` param became an enum (``jax.Inline``) in 0.11.0. adlab walks every
+  ``jit`` inline whatever that param says (``calls.Jit`` accepts any value), so nothing here.
+- ``Jaxpr`` and ``ClosedJaxpr`` were merged in 0.11.1: ``closed.jaxpr`` still answers, but a
+  closed jaxpr is no longer rebuilt with ``ClosedJaxpr(jaxpr, consts)``. ``with_consts`` does it
+  on every release.
+- ``Zero``, ``SymbolicZero`` and ``summarize`` are imported from their public homes, which
+  exist in 0.10 and 0.11; ``UnspecifiedValue`` has none, so it is found where each release keeps
+  it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jax.custom_derivatives import SymbolicZero
+from jax.extend.source_info_util import summarize
+from jax.interpreters.ad import Zero
+
+try:  # where JAX 0.10 and 0.11 define it
+    from jax._src.named_sharding import UnspecifiedValue
+except ImportError:  # pragma: no cover - older layouts re-export it from sharding_impls
+    from jax._src.sharding_impls import UnspecifiedValue
+
+__all__ = ["SymbolicZero", "UnspecifiedValue", "Zero", "summarize", "with_consts"]
+
+
+def with_consts(closed: Any, consts: list[Any]) -> Any:
+    """The closed jaxpr `closed` with its constants replaced by `consts` (same jaxpr).
+
+    Args:
+      closed: a closed jaxpr, from ``jax.make_jaxpr``.
+      consts: one value per constant of its jaxpr.
+
+    Returns:
+      The closed jaxpr over the new constants.
+    """
+    if hasattr(closed, "with_consts"):  # JAX >= 0.11.1: one Jaxpr type, carrying its consts
+        return closed.with_consts(consts)
+    return closed.replace(consts=consts)
