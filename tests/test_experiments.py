@@ -468,10 +468,13 @@ def test_scaling_summary_is_computed_from_the_points(quick_run):
                 rounds = len(progs["jacfwd"]["samples_s"])
                 progs["jacfwd"]["samples_s"] = [float(p["n"])] * rounds
                 progs["jacrev"]["samples_s"] = [float(p["m"])] * rounds
+            p["control"]["samples_s"] = [float(p["m"])] * rounds  # A/A: exactly 1
     swapped = copy.deepcopy(model)
     for p in swapped["points"]:
         for progs in p.get("programs", {}).values():
             progs["jacfwd"], progs["jacrev"] = progs["jacrev"], progs["jacfwd"]
+        if p["part"] == "map":
+            p["control"]["samples_s"] = p["programs"]["jax"]["jacrev"]["samples_s"]
     agrees = scaling.summary(model)["plane"]
     disagrees = scaling.summary(swapped)["plane"]
     for engine in ("adlab", "jax"):

@@ -170,3 +170,16 @@ def test_merging_refuses_two_runs_on_one_backend_or_other_params():
     other = _run("gpu", [], params={"sizes": [1, 2, 4]})
     with pytest.raises(ValueError, match="another params"):
         _common.merge_runs([cpu, other])
+
+
+def test_a_ratio_within_the_points_own_noise_is_a_tie():
+    def point(control_s):
+        return {
+            "control": {"samples_s": [control_s] * 3},
+            "programs": {"jax": {"jacrev": {"samples_s": [1.0] * 3}}},
+        }
+
+    noisy, quiet = point(1.3), point(1.0)  # A/A controls of 1.3 and 1.0
+    assert scaling.is_tie(noisy, 1.25) and scaling.is_tie(noisy, 0.75)
+    assert not scaling.is_tie(noisy, 1.35)
+    assert scaling.is_tie(quiet, 1.09) and not scaling.is_tie(quiet, 1.11)
