@@ -901,8 +901,9 @@ def _plot_devices(data: Mapping[str, Any], png_path: pathlib.Path) -> None:
             ax.set_xlabel("devices (simulated CPU devices, batch sharded)")
         ax_reduce.set_ylabel("all-reduce operations in the compiled HLO")
         ax_reduce.yaxis.get_major_locator().set_params(integer=True)
+        ax_reduce.set_ylim(0, 1.5 * max(1, *s["all_reduces"]))
         ax_reduce.set_title(
-            f"XLA inserts one all-reduce: the gradient's sums {s['n']:,} entries over the devices"
+            f"XLA inserts one all-reduce: it sums the gradient's {s['n']:,} entries over devices"
         )
         ax_reduce.legend(fontsize=8)
         ax_error.axhline(EQUAL_ULPS, color=_plot.BLACK, ls="--", lw=1,
