@@ -38,7 +38,9 @@ def _family(name: str, handler) -> str:
 
 def primitive_table() -> str:
     """A markdown table of ``adlab.PRIMITIVES``, grouped by family and kind of rule."""
-    order = {"elementwise": 0, "structural": 1, "linalg": 2, "zero derivative": 3, "calls": 4}
+    families = ["elementwise", "special", "structural", "indexing", "cumulative", "windows"]
+    families += ["sorting", "linalg", "zero derivative", "calls"]
+    order = {family: i for i, family in enumerate(families)}
     groups: dict[tuple, list[str]] = {}
     for name, handler in sorted(HANDLERS.items()):
         family = _family(name, handler)

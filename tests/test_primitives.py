@@ -9,66 +9,29 @@ and bfloat16, on its last shape case, against JAX in that same dtype. Tolerances
 named tables of helpers.py, with the errors measured for each.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import rows_cumulative
+import rows_indexing
+import rows_sorting
+import rows_special
+import rows_windows
 from helpers import SECOND_ORDER, assert_trees_close, primitives_in
 from jax import lax
+from rows import (  # noqa: F401  (the samplers and shape cases the rows below use)
+    ARRAYS,
+    BINARY,
+    UNARY,
+    Row,
+    rand_default,
+    rand_exponent,
+    rand_nonzero,
+    rand_positive,
+)
 
 import adlab
-
-# --- Domain samplers: (key, shape, dtype) -> array ------------------------------------------
-# Each draws a fixed-size pool with jax.random (one compilation per dtype rather than one
-# per shape) and cuts the requested shape out of it.
-
-POOL = 128
-
-
-def _cut(pool, shape):
-    return jnp.asarray(np.asarray(pool)[: int(np.prod(shape))].reshape(shape))
-
-
-def rand_default(key, shape, dtype):
-    return _cut(jax.random.normal(key, (POOL,), dtype), shape)
-
-
-def rand_positive(key, shape, dtype):
-    return _cut(jax.random.uniform(key, (POOL,), dtype, 0.5, 2.0), shape)
-
-
-def rand_nonzero(key, shape, dtype):
-    k1, k2 = jax.random.split(key)
-    sign = jnp.where(jax.random.bernoulli(k1, 0.5, (POOL,)), 1, -1).astype(dtype)
-    return _cut(sign * jax.random.uniform(k2, (POOL,), dtype, 0.5, 2.0), shape)
-
-
-def rand_exponent(key, shape, dtype):
-    """int32 exponents in [-2, 3] (zero and negative included), whatever the row's dtype."""
-    del dtype
-    return _cut(jax.random.randint(key, (POOL,), -2, 4, jnp.int32), shape)
-
-
-UNARY = [((),), ((4,),), ((3, 4),)]
-BINARY = [
-    ((), ()), ((4,), (4,)), ((3, 4), (3, 4)),  # equal shapes
-    ((3, 4), ()), ((), (3, 4)), ((3, 1), (3, 4)), ((1, 4), (3, 4)),  # rank-0 and size-1
-]  # fmt: skip
-ARRAYS = [((4,),), ((3, 4),)]
-
-
-@dataclass(frozen=True)
-class Row:
-    primitive: str  # the primitive this row exercises (checked to be in the jaxpr)
-    fun: Callable
-    shapes: list
-    domain: Callable = rand_default
-    modes: tuple = ("jvp", "vjp")  # custom_vjp functions have no forward mode
-    id: str = ""
-    int_args: tuple = ()  # positions drawn by rand_exponent; their tangents are float0
 
 
 def dot(contract, batch):
@@ -100,7 +63,7 @@ def _custom_vjp_fun():
     return clip_gradient
 
 
-ROWS = [
+CORE_ROWS = [
     # Elementwise, unary
     Row("neg", lax.neg, UNARY),
     Row("sin", lax.sin, UNARY),
@@ -236,6 +199,16 @@ ROWS = [
     Row("custom_jvp_call", jax.nn.relu, UNARY, rand_nonzero, id="relu"),
     Row("custom_jvp_call", _custom_jvp_fun(), UNARY, id="own-rule"),
     Row("custom_vjp_call", _custom_vjp_fun(), [((4,), (4,))], modes=("vjp",)),
+]
+
+# The rows of the other rule families live beside their family's name, in tests/rows_*.py.
+ROWS = [
+    *CORE_ROWS,
+    *rows_special.ROWS,
+    *rows_indexing.ROWS,
+    *rows_cumulative.ROWS,
+    *rows_windows.ROWS,
+    *rows_sorting.ROWS,
 ]
 
 

@@ -15,6 +15,9 @@ under its function by one of the builders below:
 * ``defwhole(name, jvp, vjp)``: rules that see every argument at once: ``jvp(tangents, out,
   *primals)`` returns the output tangent and ``vjp(ct, out, *primals, needs)`` one
   cotangent per argument.
+* ``defmulti(name, jvp, vjp)``: primitives with several outputs (``split``, ``sort``...):
+  ``jvp(tangents, outs, *primals)`` returns one tangent per output and ``vjp(cts, outs,
+  *primals, needs)`` takes one cotangent per output (``None`` where zero).
 * ``defzero(*names)``: outputs that carry no derivative (comparisons, sign...).
 
 Every rule states the params it handles (``params={"axes": ANY, "out_sharding": UNSET}``).
@@ -65,6 +68,7 @@ class Rule:
         which holds whatever the params are.
       kind: how the rule is written, for the README's table.
       linear: the tangent is the primitive itself applied to the operand's tangent.
+      multiple: the primitive has several outputs; jvp and vjp take and return lists.
     """
 
     name: str
@@ -73,6 +77,7 @@ class Rule:
     params: Mapping[str, Callable[[Any], bool]] | None
     kind: str
     linear: bool = False
+    multiple: bool = False
     transparent: bool = field(default=False, init=False)  # walked inline (calls only)
 
     @property
@@ -89,6 +94,8 @@ class Rule:
 
     def push(self, prim, params, x_dots, primals, outs) -> list:
         """Output tangents (one, ``None`` if zero) from input tangents."""
+        if self.multiple:
+            return list(self.jvp(x_dots, outs, *primals, **params))
         if self.linear:
             (x_dot,) = x_dots
             return [prim.bind(x_dot, **params)]
@@ -96,7 +103,10 @@ class Rule:
 
     def pull(self, params, cts, primals, outs, needs) -> list:
         """Input cotangents (``None`` where zero or not needed) from output cotangents."""
-        in_cts = self.vjp(cts[0], outs[0], *primals, needs=needs, **params)
+        if self.multiple:
+            in_cts = self.vjp(cts, outs, *primals, needs=needs, **params)
+        else:
+            in_cts = self.vjp(cts[0], outs[0], *primals, needs=needs, **params)
         return [c if need else None for c, need in zip(in_cts, needs)]
 
     def jvp_eqn(self, eqn, xs, x_dots, call_site, walk):
@@ -261,6 +271,11 @@ def defwhole(name: str, jvp: Callable, vjp: Callable, params=None) -> None:
     register(Rule(name, jvp, vjp, params or {}, "whole"))
 
 
+def defmulti(name: str, jvp: Callable, vjp: Callable, params=None) -> None:
+    """Registers a primitive with several outputs: rules take and return one entry per output."""
+    register(Rule(name, jvp, vjp, params or {}, "whole", multiple=True))
+
+
 def defzero(*names: str) -> None:
     """Registers primitives whose outputs carry zero derivative, whatever their params."""
     for name in names:
@@ -296,10 +311,11 @@ def unbroadcast(ct, x):
 
 
 # Register the tables: each family module registers its rules when imported.
+EXTRA_FAMILIES = ("special", "indexing", "cumulative", "windows", "sorting")
 FAMILIES: dict[str, str] = {}
 """Primitive name -> the family module its rule is written in."""
 
-for _family in ("elementwise", "structural", "linalg"):
+for _family in ("elementwise", "structural", "linalg", *EXTRA_FAMILIES):
     _before = set(HANDLERS)
     importlib.import_module(f"{__name__}.{_family}")
     FAMILIES.update(dict.fromkeys(set(HANDLERS) - _before, _family))

@@ -1,0 +1,1 @@
+"""Cumulative primitives and products: cumsum, cumprod, cummax, cummin, cumlogsumexp, reduce_prod."""

@@ -1,0 +1,1 @@
+"""Indexing: pad, dynamic slices, gather and scatter, split."""

@@ -1,0 +1,1 @@
+"""Sorting: sort (one or several operands) and top_k."""

@@ -1,0 +1,1 @@
+"""Special functions and zero-derivative elementwise primitives (erf, lgamma, floor...)."""
