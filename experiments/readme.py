@@ -39,7 +39,7 @@ def _family(name: str, handler) -> str:
 def primitive_table() -> str:
     """A markdown table of ``adlab.PRIMITIVES``, grouped by family and kind of rule."""
     families = ["elementwise", "special", "structural", "indexing", "cumulative", "windows"]
-    families += ["sorting", "linalg", "zero derivative", "calls"]
+    families += ["conv", "sorting", "linalg", "zero derivative", "calls"]
     order = {family: i for i, family in enumerate(families)}
     groups: dict[tuple, list[str]] = {}
     for name, handler in sorted(HANDLERS.items()):

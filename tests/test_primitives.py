@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import rows_conv
 import rows_cumulative
 import rows_indexing
 import rows_sorting
@@ -208,6 +209,7 @@ ROWS = [
     *rows_indexing.ROWS,
     *rows_cumulative.ROWS,
     *rows_windows.ROWS,
+    *rows_conv.ROWS,
     *rows_sorting.ROWS,
 ]
 

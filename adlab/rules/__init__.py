@@ -311,7 +311,7 @@ def unbroadcast(ct, x):
 
 
 # Register the tables: each family module registers its rules when imported.
-EXTRA_FAMILIES = ("special", "indexing", "cumulative", "windows", "sorting")
+EXTRA_FAMILIES = ("special", "indexing", "cumulative", "windows", "conv", "sorting")
 FAMILIES: dict[str, str] = {}
 """Primitive name -> the family module its rule is written in."""
 

@@ -1,1 +1,2 @@
-"""Cumulative primitives and products: cumsum, cumprod, cummax, cummin, cumlogsumexp, reduce_prod."""
+"""Cumulative primitives and products: cumsum, cumprod, cummax, cummin, cumlogsumexp and
+reduce_prod."""

@@ -1,1 +1,2 @@
-"""Windowed primitives: convolution, reduce_window (pooling), select_and_scatter_add."""
+"""Windowed reductions (pooling): reduce_window_sum, reduce_window_max, reduce_window_min, and
+the primitives their derivatives need."""

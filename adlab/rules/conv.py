@@ -1,0 +1,1 @@
+"""Convolution: conv_general_dilated, whose adjoints are convolutions too."""
