@@ -102,6 +102,8 @@ EMITTED_BY = {
     "reduce_window_sum": "average pooling, lax.reduce_window",
     "reduce_window_max": "max pooling, lax.reduce_window",
     "reduce_window_min": "min pooling, lax.reduce_window",
+    "reduce_window": "lax.reduce_window with an array init value or a reduction other than "
+    "add, max and min",
     "cond": "lax.cond, lax.switch",
     "scan": "lax.scan, lax.fori_loop with static bounds, lax.map",
     "while": "lax.while_loop, lax.fori_loop with traced bounds",

@@ -17,6 +17,8 @@ two vector-valued maps serve the forward-against-reverse experiments:
 
 - `mlp_map(n, m, hidden)`: x -> W2 tanh(W1 x + b1) + b2, from R^n to R^m;
 - `dense_chain(widths)`: the layers x -> tanh(W_i x + b_i) of a chain of dense layers.
+
+- `cnn(size)`: two convolutions with pooling and a dense head, integer-label cross-entropy.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ __all__ = [
     "mlp_map",
     "dense_chain",
     "normal_arrays",
+    "cnn",
 ]
 
 
@@ -324,3 +327,62 @@ def dense_chain(
         for w, b, a in zip(weights[0::2], weights[1::2], widths[:-1], strict=True)
     ]
     return layers, jnp.asarray(x)
+
+
+def cnn(
+    size: int,
+    key: jax.Array,
+    dtype: Any = jnp.float32,
+    batch: int = 16,
+    channels: tuple[int, ...] = (3, 8, 16),
+    classes: int = 10,
+) -> Loss:
+    """Cross-entropy of a small CNN on size x size images, with integer labels.
+
+    Two 3x3 convolutions (NHWC, "SAME"), each followed by relu and 2x2 average pooling, then
+    2x2 max pooling, a dense layer to the logits, and the mean negative log-likelihood of
+    the labels, read with `jnp.take_along_axis`.
+
+    Args:
+      size: the images' height and width (a multiple of 8).
+      key: a `jax.random` key (weights, images and labels).
+      dtype: the parameters' dtype.
+      batch: the number of images.
+      channels: the input channels, then each convolution's output channels.
+      classes: the number of classes.
+
+    Returns:
+      The `Loss`; theta holds every kernel, bias and the dense weights.
+    """
+    if size % 8:
+        raise ValueError(f"size must be a multiple of 8, got {size}")
+    convs = list(zip(channels[:-1], channels[1:]))
+    side = size // 2 ** (len(convs) + 1)
+    shapes = [(3, 3, a, b) for a, b in convs]
+    shapes += [(side * side * channels[-1], classes), (batch, size, size, channels[0])]
+    shapes += [(batch, classes)]
+    *kernels, dense, images, scores = normal_arrays(key, shapes, dtype)
+    params = {
+        "convs": [
+            (k / (3 * a**0.5), np.full((b,), 0.05, dtype)) for k, (a, b) in zip(kernels, convs)
+        ],
+        "dense": dense / (side * channels[-1]),
+    }
+    images = jnp.asarray(images)
+    labels = jnp.asarray(np.argmax(scores, axis=-1).astype(np.int32))
+    theta, unflatten = flatten(params)
+
+    def fun(theta: jax.Array) -> jax.Array:
+        p = unflatten(theta)
+        h = images
+        for w, b in p["convs"]:
+            h = jax.lax.conv_general_dilated(
+                h, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+            )
+            h = jax.nn.relu(h + b)
+            h = jax.lax.reduce_window(h, 0.0, jax.lax.add, (1, 2, 2, 1), (1, 2, 2, 1), "VALID") / 4
+        h = jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+        log_p = jax.nn.log_softmax(h.reshape(h.shape[0], -1) @ p["dense"])
+        return -jnp.mean(jnp.take_along_axis(log_p, labels[:, None], axis=1))
+
+    return Loss(fun, theta)

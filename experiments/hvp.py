@@ -41,6 +41,7 @@ import adlab
 from adlab import bench, cost
 from experiments import _models, _plot
 from experiments._common import backend_runs, read_json, run_sweep
+from experiments._compiled import where_measured
 from experiments._stats import crossing_text, first_crossing, spread
 
 NAME = "hvp"
@@ -192,11 +193,9 @@ def measure(point: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, An
         if name != CONTROL:
             engine, method = name.split("/")
             found[engine][method]["samples_s"] = list(timing.samples_s)
-    device = jax.devices()[0]
     return {
         "n": loss.n,
-        "backend": jax.default_backend(),
-        "device_kind": device.device_kind,
+        **where_measured(),
         "programs": found,
         "control_samples_s": list(rounds.timings[CONTROL].samples_s),
         "skipped": skipped,

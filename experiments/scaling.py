@@ -33,7 +33,6 @@ from __future__ import annotations
 import math
 import pathlib
 import statistics
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -42,9 +41,10 @@ import jax.numpy as jnp
 import numpy as np
 
 import adlab
-from adlab import bench, chain, cost
+from adlab import chain
 from experiments import _devices, _models, _plot
 from experiments._common import backend_runs, read_json, run_sweep
+from experiments._compiled import compile_all, time_rounds, where_measured
 from experiments._stats import first_crossing, spread
 
 NAME = "scaling"
@@ -128,48 +128,6 @@ def chain_widths(depth: int, width: int, bottleneck: int) -> list[int]:
     return widths
 
 
-def compile_all(
-    programs: Mapping[str, tuple[Callable, tuple]],
-) -> tuple[dict[str, tuple[Any, tuple]], dict[str, dict[str, Any]]]:
-    """Compiles every program once and reads XLA's analysis of that very executable.
-
-    Args:
-      programs: name -> (function, args).
-
-    Returns:
-      `(calls, found)`: calls[name] = (executable, call args) for `bench.interleave`, and
-      found[name] = its compile time, XLA FLOPs, bytes accessed and memory.
-    """
-    calls, found = {}, {}
-    for name, (fun, args) in programs.items():
-        jitted, call_args = bench.jit_hoisted(fun, *args)
-        start = time.perf_counter()
-        compiled = jitted.lower(*call_args).compile()
-        compile_s = time.perf_counter() - start
-        xla = cost.analysed(compiled)
-        calls[name] = (compiled, call_args)
-        found[name] = {
-            "compile_s": compile_s,
-            "xla_flops": xla.flops,
-            "bytes_accessed": xla.bytes_accessed,
-            "temp_bytes": xla.temp_bytes,
-        }
-    return calls, found
-
-
-def _time(
-    calls: Mapping[str, tuple[Any, tuple]],
-    found: dict[str, dict[str, Any]],
-    params: Mapping[str, Any],
-) -> None:
-    """Times every call in interleaved rounds; stores each one's per-round times in `found`."""
-    rounds = bench.interleave(
-        calls, repeats=params["rounds"], warmup=1, min_sample_s=params["min_sample_s"]
-    )
-    for name, timing in rounds.timings.items():
-        found.setdefault(name, {})["samples_s"] = list(timing.samples_s)
-
-
 def _nest(found: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
     """{"f": ..., "control": ..., "programs": {engine: {method: ...}}} from "engine/method" keys."""
     out: dict[str, Any] = {"programs": {e: {} for e in ENGINES}}
@@ -180,11 +138,6 @@ def _nest(found: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
         else:
             out[name] = entry
     return out
-
-
-def _where() -> dict[str, str]:
-    device = jax.devices()[0]
-    return {"backend": jax.default_backend(), "device_kind": device.device_kind}
 
 
 def _map_point(point: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, tuple]:
@@ -203,8 +156,8 @@ def measure_map(point: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str
     programs = _map_point(point, params)
     calls, found = compile_all(programs)
     calls["control"] = calls["jax/jacrev"]
-    _time(calls, found, params)
-    return {**_where(), **_nest(found)}
+    time_rounds(calls, found, params["rounds"], params["min_sample_s"])
+    return {**where_measured(), **_nest(found)}
 
 
 def measure_chain(point: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
@@ -233,8 +186,8 @@ def measure_chain(point: Mapping[str, Any], params: Mapping[str, Any]) -> dict[s
                             (x,))  # fmt: skip
         programs.update({f"{engine}/{method}": p for method, p in progs.items()})
     calls, found = compile_all(programs)
-    _time(calls, found, params)
-    return {**_where(), "widths": widths, "plans": plans, **_nest(found)}
+    time_rounds(calls, found, params["rounds"], params["min_sample_s"])
+    return {**where_measured(), "widths": widths, "plans": plans, **_nest(found)}
 
 
 def measure_eager(point: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
@@ -243,10 +196,10 @@ def measure_eager(point: Mapping[str, Any], params: Mapping[str, Any]) -> dict[s
     calls, found = compile_all(programs)
     for name, (fun, args) in programs.items():
         calls[f"{name} eager"] = (fun, args)
-    _time(calls, found, params)
+    time_rounds(calls, found, params["rounds"], params["min_sample_s"])
     for name in programs:
         found[name]["eager_samples_s"] = found.pop(f"{name} eager")["samples_s"]
-    return {**_where(), **_nest(found)}
+    return {**where_measured(), **_nest(found)}
 
 
 def measure_devices(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -255,7 +208,7 @@ def measure_devices(params: Mapping[str, Any]) -> dict[str, Any]:
         params["devices"], params["device_width"], params["device_batch"], params["dtype"],
         params["seed"], repeats=params["rounds"],
     )  # fmt: skip
-    return {**_where(), "sharded": result}
+    return {**where_measured(), "sharded": result}
 
 
 def measure(point: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:

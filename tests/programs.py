@@ -317,6 +317,16 @@ EDGES = [
             ("{0}[:, None]", (3,), (3, 1)),
             ("{0}[None, :]", (4,), (1, 4)),
             ("grow({0})", (3,), (4,)),
+            # pad (positive, negative and interior; a traced padding value), gather, a
+            # clamped dynamic slice, tile and stack.
+            ("jnp.pad({0}, (0, 1))", (3,), (4,)),
+            ("jax.lax.pad({0}, {0}[0], ((-1, 0, 1),))", (3,), (4,)),
+            ("{0}[jnp.array([0, 2, 2])]", (4,), (3,)),
+            ("jnp.take({0}, jnp.array([0, 5, 1]), mode='fill', fill_value=0.0)", (4,), (3,)),
+            ("jax.lax.dynamic_slice_in_dim({0}, 5, 3)", (4,), (3,)),
+            ("jnp.tile({0}, (1, 4))", (3, 1), (3, 4)),
+            ("jnp.tile({0}, (3, 1))", (1, 4), (3, 4)),
+            ("jnp.stack([{0}, 2 * {0}, {0}, -{0}], axis=1)", (3,), (3, 4)),
         ]
     ],
 ]
@@ -334,6 +344,12 @@ def _structural():
         ("center({0})", _lin(2.0)),
         ("jax.nn.softmax({0}, axis=-1)", _c(1.0)),
         ("jax.nn.log_softmax({0}, axis=0)", _lin(2.0, 2.5)),
+        ("jnp.sort({0}, axis=-1)", _lin()),
+        ("jax.lax.top_k({0}, {0}.shape[-1])[0]", _lin()),
+        ("jnp.cumsum({0}, axis=-1)", _lin(4.0)),
+        ("jax.lax.cummax({0}, 0)", _lin()),
+        ("jax.lax.cumlogsumexp(jnp.tanh({0}), 0)", _c(3.0)),
+        ("jnp.cumprod(jnp.tanh({0}), axis=0)", _c(1.0)),
     ]:
         for t in SHAPES:
             if t:
@@ -478,6 +494,104 @@ OPS = [
         _lin(12.0),
     ),
     Op("splice", 1, {t: [("splice({0}, {1})", (t, t))] for t in SHAPES if t and t[-1] > 1}),
+    # Special functions, each where it is smooth and well conditioned.
+    *_unary(
+        1,
+        ("jax.scipy.special.erf({0})", _c(1.0)),
+        ("jax.scipy.special.erfc({0})", _c(2.0)),
+        ("jax.scipy.special.erfinv(0.9 * jnp.tanh({0}))", _c(1.17)),
+        ("jax.scipy.special.gammaln({0} ** 2 + 1.0)", lambda b: max(math.lgamma(b * b + 1), 0.13)),
+        ("jax.scipy.special.digamma({0} ** 2 + 1.0)", lambda b: math.log(b * b + 1.0) + 0.6),
+        ("jax.scipy.special.polygamma(1, {0} ** 2 + 1.0)", _c(1.65)),
+        ("jax.scipy.special.i0e({0})", _c(1.0)),
+        ("jax.scipy.special.i1e({0})", _c(0.5)),
+        ("jnp.arctan({0})", _c(1.58)),
+        ("jnp.arcsin(0.9 * jnp.tanh({0}))", _c(1.12)),
+        ("jnp.arccos(0.9 * jnp.tanh({0}))", _c(2.7)),
+        ("jnp.arctanh(0.9 * jnp.tanh({0}))", _c(1.48)),
+        ("jnp.tan(jnp.tanh({0}))", _c(1.56)),
+        ("jnp.sinh(jnp.tanh({0}))", _c(1.18)),
+        ("jnp.cosh(jnp.tanh({0}))", _c(1.55)),
+        ("jnp.arcsinh({0})", lambda b: math.asinh(b)),
+        ("jnp.arccosh({0} ** 2 + 1.5)", lambda b: math.acosh(b * b + 1.5)),
+        ("jnp.cbrt({0} ** 2 + 0.5)", lambda b: (b * b + 0.5) ** (1 / 3)),
+        ("jnp.exp2(jnp.tanh({0}))", _c(2.0)),
+        ("jax.device_put({0})", _lin()),
+        ("jax.lax.reduce_precision({0}, 8, 23)", _lin()),
+        ("jax.lax.clamp(-1.0, {0}, 1.0)", _c(1.0)),
+    ),
+    *_unary(1, ("jnp.floor({0})", _lin(1, 1)), ("jnp.round({0})", _lin(1, 0.5)), flow="none"),
+    Op(
+        "prod",
+        1,
+        _listed(
+            ("jnp.prod(jnp.tanh({0}), axis=0)", ((3, 4),), (4,)),
+            ("jnp.prod(jnp.tanh({0}), axis=0)", ((4, 3),), (3,)),
+            ("jnp.prod(jnp.tanh({0}))", ((4,),), ()),
+        ),
+        _c(1.0),
+    ),
+    Op(
+        "pooling",
+        1,
+        _listed(
+            (
+                "jax.lax.reduce_window({0}, 0.0, jax.lax.add, (2, 2), (1, 1), 'SAME')",
+                ((3, 4),),
+                (3, 4),
+            ),
+            (
+                "jax.lax.reduce_window({0}, -jnp.inf, jax.lax.max, (2, 2), (1, 1), 'SAME')",
+                ((4, 3),),
+                (4, 3),
+            ),
+        ),
+        _lin(4.0),
+    ),
+    Op(
+        "split",
+        1,
+        {
+            t: [("jnp.concatenate(jnp.split({0}, [1, 3], axis=-1)[::-1], axis=-1)", (t,))]
+            for t in SHAPES
+            if t and t[-1] == 4
+        },
+        _lin(),
+    ),
+    Op("arctan2", 1, _pairs("jnp.arctan2({0}, 1.0 + {1} ** 2)"), _c(1.58)),
+    Op("rem", 1, _pairs("jnp.fmod({0}, 1.5 + {1} ** 2)"), lambda a, b: a),
+    Op(
+        "scatter",
+        1,
+        _listed(
+            ("{0}.at[jnp.array([0, 2, 2])].add({1})", ((4,), (3,)), (4,)),
+            ("{0}.at[jnp.array([0, 2, 2])].set({1})", ((4,), (3,)), (4,)),
+            ("jax.lax.dynamic_update_slice({0}, {1}, (2,))", ((4,), (3,)), (4,)),
+        ),
+        _lin(3.0),
+    ),
+    Op(
+        "sort-payload",
+        1,
+        {t: [("jax.lax.sort(({0}, {1}), num_keys=1)[1]", (t, t))] for t in SHAPES if t},
+        lambda a, b: b,
+    ),
+    Op(
+        "conv",  # depthwise 1-D: {0} is 3 channels of length 4, {1} their kernels
+        8,  # it makes (3, 4) values only: weighted up so that the random tests reach it
+        _listed(
+            *[
+                (
+                    "jax.lax.conv_general_dilated({0}[None], {1}[:, None, :], (1,), 'SAME', "
+                    "feature_group_count=3)[0]",
+                    ((3, 4), kernel),
+                    (3, 4),
+                )
+                for kernel in ((3, 4), (3, 1))
+            ]
+        ),
+        _prod(4.0),
+    ),
     Op("concatenate", 1, _listed(("jnp.concatenate([{0}, {1}[None]])", ((3,), ()), (4,)))),
     # Integer and boolean paths: no derivative flows through the second operand.
     Op(
@@ -604,8 +718,15 @@ def _atomic(template: str) -> bool:
 
 @functools.cache
 def _is_argument(template: str, i: int) -> bool:
-    """Whether operand i is a whole argument of a call (needs no parentheses)."""
-    before, after = template.split(f"{{{i}}}")
+    """Whether operand i is a whole argument of a call (needs no parentheses).
+
+    An operand the template uses more than once (``jnp.stack([{0}, 2 * {0}])``) is always
+    parenthesised.
+    """
+    parts = template.split(f"{{{i}}}")
+    if len(parts) != 2:
+        return False
+    before, after = parts
     return before.endswith(("(", "[", ", ")) and after.startswith((")", ",", "]"))
 
 

@@ -69,8 +69,18 @@ def test_cotangent_shape_and_dtype():
 @pytest.mark.parametrize(
     "fun, name, user_terms",
     [
-        (lambda x: jnp.sum(jnp.cumsum(x)), "cumsum", "jnp.cumsum"),
-        (lambda x: jnp.sum(x[jnp.array([2, 0])]), "gather", "x[idx]"),
+        (
+            lambda x: jnp.sum(
+                jax.lax.reduce_window(x, jnp.asarray(0.0), jax.lax.add, (2,), (1,), "VALID")
+            ),
+            "reduce_window",
+            "an array init value",
+        ),
+        (
+            lambda x: jnp.sum(x.at[jnp.array([2, 0])].multiply(2.0)),
+            "scatter-mul",
+            "x.at[idx].multiply",
+        ),
         (lambda x: jnp.sum(jax.lax.cond(x[0] > 0, jnp.sin, jnp.cos, x)), "cond", "lax.cond"),
         (lambda x: jax.lax.scan(lambda c, v: (c * v, c), 1.0, x)[0], "scan", "lax.scan"),
         (
@@ -124,3 +134,17 @@ def test_bad_argnums_and_hvp_mode():
 def test_has_aux_must_return_a_pair():
     with pytest.raises(TypeError, match="pair"):
         adlab.grad(lambda x: jnp.sum(x), has_aux=True)(X)
+
+
+def test_the_payload_of_an_unstable_sort_is_refused():
+    # With is_stable=False, the order of tied keys is the backend's choice, so the payload's
+    # derivative is not defined by the program; differentiating only the keys is fine.
+    keys = jnp.array([1.0, 0.0, 1.0])
+    payload = lambda y: jax.lax.sort((keys, y), num_keys=1, is_stable=False)[1]
+    with pytest.raises(adlab.UnsupportedParamError, match="is_stable"):
+        adlab.vjp(payload, X)[1](X)
+    with pytest.raises(adlab.UnsupportedParamError, match="is_stable"):
+        adlab.jvp(payload, (X,), (X,))
+    sort_keys = lambda x: jax.lax.sort((x, jnp.arange(3)), num_keys=1, is_stable=False)[0]
+    assert_same = np.testing.assert_array_equal
+    assert_same(adlab.jvp(sort_keys, (X,), (X,))[1], jax.jvp(sort_keys, (X,), (X,))[1])

@@ -19,11 +19,18 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 @pytest.fixture(scope="module")
 def scope():
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    assert len(blocks) == 5, "the first example and the four lab examples"
+    assert len(blocks) == 6, "the first example, the CNN and the four lab examples"
     namespace: dict = {}
     for i, code in enumerate(blocks):
         exec(compile(code, f"README.md python block {i}", "exec"), namespace)
     return namespace
+
+
+def test_cnn_example_gives_jax_gradient(scope):
+    from helpers import MODEL, assert_trees_close
+
+    args = scope["cnn"], scope["images"], scope["labels"]
+    assert_trees_close(scope["cnn_grad"], jax.grad(scope["cnn_loss"])(*args), MODEL)
 
 
 def test_cost_example_counts_the_matmuls(scope):

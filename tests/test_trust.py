@@ -230,6 +230,78 @@ HANDLED = {
     "reduce_max": {"axes", "out_sharding"},
     "reduce_min": {"axes", "out_sharding"},
     "dot_general": {"dimension_numbers", "precision", "preferred_element_type", "out_sharding"},
+    "conv_general_dilated": {
+        "window_strides",
+        "padding",
+        "lhs_dilation",
+        "rhs_dilation",
+        "dimension_numbers",
+        "feature_group_count",
+        "batch_group_count",
+        "precision",
+        "preferred_element_type",
+        "out_sharding",
+    },  # fmt: skip
+    "sort": {"dimension", "is_stable", "num_keys"},
+    **dict.fromkeys(
+        [
+            "erf",
+            "erfc",
+            "erf_inv",
+            "lgamma",
+            "digamma",
+            "polygamma",
+            "bessel_i0e",
+            "bessel_i1e",
+            "asin",
+            "acos",
+            "atan",
+            "atan2",
+            "sinh",
+            "cosh",
+            "asinh",
+            "acosh",
+            "atanh",
+            "rem",
+            "clamp",
+        ],
+        set(),
+    ),  # fmt: skip
+    **dict.fromkeys(["tan", "cbrt", "exp2"], {"accuracy"}),
+    "reduce_precision": {"exponent_bits", "mantissa_bits"},
+    "device_put": {"devices", "srcs", "copy_semantics"},
+    **dict.fromkeys(["cumsum", "cummax", "cummin", "cumprod", "cumlogsumexp"], {"axis", "reverse"}),
+    "reduce_prod": {"axes"},
+    **dict.fromkeys(
+        ["reduce_window_sum", "reduce_window_max", "reduce_window_min"],
+        {"window_dimensions", "window_strides", "padding", "base_dilation", "window_dilation"},
+    ),
+    "top_k": {"k", "axis"},
+    "pad": {"padding_config"},
+    "dynamic_slice": {"slice_sizes"},
+    "dynamic_update_slice": set(),
+    "split": {"sizes", "axis"},
+    "tile": {"reps"},
+    "stack": {"axis"},
+    "gather": {
+        "dimension_numbers",
+        "slice_sizes",
+        "indices_are_sorted",
+        "unique_indices",
+        "mode",
+        "fill_value",
+    },  # fmt: skip
+    **dict.fromkeys(
+        ["scatter-add", "scatter"],
+        {
+            "dimension_numbers",
+            "indices_are_sorted",
+            "unique_indices",
+            "mode",
+            "update_consts",
+            "update_jaxpr",
+        },
+    ),  # fmt: skip
     "jit": {
         "jaxpr",
         "in_shardings",
@@ -269,7 +341,11 @@ def _params_jax_emits():
 
     for row in ROWS:
         for shapes in row.shapes:
-            walk(jax.make_jaxpr(row.fun)(*[jnp.ones(s) for s in shapes]).jaxpr)
+            args = [
+                jnp.ones(s, jnp.int32) if i in row.int_args else jnp.ones(s)
+                for i, s in enumerate(shapes)
+            ]
+            walk(jax.make_jaxpr(row.fun)(*args).jaxpr)
     return seen
 
 

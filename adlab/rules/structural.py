@@ -2,7 +2,7 @@
 
 Each one's tangent is the same op applied to the tangent (``deflinear``). Its cotangent is
 the adjoint (transpose) op: the adjoint of a broadcast is a sum, the adjoint of a slice is
-an embedding into zeros, and the adjoint of a transpose is the inverse permutation.
+a padding with zeros, and the adjoint of a transpose is the inverse permutation.
 """
 
 import numpy as np
@@ -103,42 +103,17 @@ deflinear(
 # --- Slicing and concatenation ------------------------------------------------------------------
 
 
-def _embed(ct, axis, start, stride, size):
-    # Adjoint of taking every `stride`-th element from `start` along `axis`: put each
-    # cotangent element back at its position and fill the rest with zeros. Built from
-    # broadcast/concatenate/reshape/slice so the result stays inside the primitive set.
-    m = ct.shape[axis]
-    if stride > 1 and m > 0:
-        shape = list(ct.shape)
-        shape.insert(axis + 1, 1)
-        dims = [d if d <= axis else d + 1 for d in range(ct.ndim)]
-        spread = lax.broadcast_in_dim(ct, tuple(shape), tuple(dims))
-        gap_shape = list(shape)
-        gap_shape[axis + 1] = stride - 1
-        gap = lax.full(tuple(gap_shape), 0, ct.dtype)
-        spread = lax.concatenate([spread, gap], axis + 1)
-        merged = list(ct.shape)
-        merged[axis] = m * stride
-        ct = lax.slice_in_dim(
-            lax.reshape(spread, tuple(merged)), 0, (m - 1) * stride + 1, axis=axis
-        )
-    pieces = []
-    before, after = start, size - start - ct.shape[axis]
-    for count in (before, None, after):
-        if count is None:
-            pieces.append(ct)
-        elif count > 0:
-            pad_shape = list(ct.shape)
-            pad_shape[axis] = count
-            pieces.append(lax.full(tuple(pad_shape), 0, ct.dtype))
-    return lax.concatenate(pieces, axis) if len(pieces) > 1 else ct
-
-
 def _slice_vjp(ct, out, x, *, start_indices, limit_indices, strides, **_):
+    # Adjoint of a (strided) slice: put each cotangent element back at its position, with
+    # zeros elsewhere. That is one pad with zeros: `start` before, `stride - 1` between the
+    # elements, and after them what is left of the axis. The end is that of the last
+    # element taken, not `limit`, which a stride may overshoot.
     strides = strides or (1,) * x.ndim
-    for axis, (start, stride, size) in enumerate(zip(start_indices, strides, x.shape)):
-        ct = _embed(ct, axis, start, stride, size)
-    return ct
+    config = []
+    for start, stride, size, m in zip(start_indices, strides, x.shape, ct.shape):
+        end = start + (m - 1) * stride + 1 if m > 0 else start
+        config.append((start, size - end, stride - 1))
+    return lax.pad(ct, np.zeros((), ct.dtype), config)
 
 
 deflinear("slice", _slice_vjp, params={"start_indices": ANY, "limit_indices": ANY, "strides": ANY})
