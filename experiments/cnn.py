@@ -196,7 +196,7 @@ def readme(data: Mapping[str, Any]) -> str:
         lines.append(
             f"| {r['size']}×{r['size']} | {r['n']:,} | {_plot.si(r['jit_s']['adlab'], 's')} | "
             f"{_plot.si(r['jit_s']['jax'], 's')} | {r['jit_ratio']:.2f} | {r['control']:.2f} | "
-            f"{r['flops_ratio']:.2f} | {_plot.si(r['eager_s']['adlab'], 's')} | "
+            f"{r['flops_ratio']:.3f} | {_plot.si(r['eager_s']['adlab'], 's')} | "
             f"{_plot.si(r['eager_s']['jax'], 's')} |"
         )
     table = "\n".join(lines)
