@@ -164,6 +164,8 @@ def plot(json_path: pathlib.Path, png_path: pathlib.Path) -> None:
         ):
             ax_ratio.plot(sizes, [r[key] for r in rows], **{**series.markers(), "ls": "-"})
         ax_ratio.axhline(1, color=_plot.BLACK, lw=0.8)
+        shown = [r[k] for r in rows for k in ("jit_ratio", "eager_ratio", "control")]
+        ax_ratio.set_ylim(min(0.8, *shown) / 1.05, max(1.25, *shown) * 1.05)
         ax_ratio.set_xticks(sizes, [f"{v}×{v}" for v in sizes])
         ax_ratio.set_xlabel("image size")
         ax_ratio.set_ylabel("adlab time ÷ JAX time")

@@ -518,7 +518,7 @@ OPS = [
         ("jnp.exp2(jnp.tanh({0}))", _c(2.0)),
         ("jax.device_put({0})", _lin()),
         ("jax.lax.reduce_precision({0}, 8, 23)", _lin()),
-        ("jax.lax.clamp(-1.0, {0}, 1.0)", _c(1.0)),
+        ("jax.lax.clamp(-1.0, jnp.asarray({0}, float), 1.0)", _c(1.0)),
     ),
     *_unary(1, ("jnp.floor({0})", _lin(1, 1)), ("jnp.round({0})", _lin(1, 0.5)), flow="none"),
     Op(
@@ -560,13 +560,19 @@ OPS = [
     ),
     Op("arctan2", 1, _pairs("jnp.arctan2({0}, 1.0 + {1} ** 2)"), _c(1.58)),
     Op("rem", 1, _pairs("jnp.fmod({0}, 1.5 + {1} ** 2)"), lambda a, b: a),
-    Op(
+    Op(  # jnp.asarray: a leaf may be a NumPy constant; float: a value may be float32 after a
+        # complex round trip, and these lax functions do not promote
         "scatter",
         1,
         _listed(
-            ("{0}.at[jnp.array([0, 2, 2])].add({1})", ((4,), (3,)), (4,)),
-            ("{0}.at[jnp.array([0, 2, 2])].set({1})", ((4,), (3,)), (4,)),
-            ("jax.lax.dynamic_update_slice({0}, {1}, (2,))", ((4,), (3,)), (4,)),
+            ("jnp.asarray({0}).at[jnp.array([0, 2, 2])].add({1})", ((4,), (3,)), (4,)),
+            ("jnp.asarray({0}).at[jnp.array([0, 2, 2])].set({1})", ((4,), (3,)), (4,)),
+            (
+                "jax.lax.dynamic_update_slice(jnp.asarray({0}, float), "
+                "jnp.asarray({1}, float), (2,))",
+                ((4,), (3,)),
+                (4,),
+            ),
         ),
         _lin(3.0),
     ),
@@ -582,8 +588,8 @@ OPS = [
         _listed(
             *[
                 (
-                    "jax.lax.conv_general_dilated({0}[None], {1}[:, None, :], (1,), 'SAME', "
-                    "feature_group_count=3)[0]",
+                    "jax.lax.conv_general_dilated(jnp.asarray({0}, float)[None], "
+                    "jnp.asarray({1}, float)[:, None, :], (1,), 'SAME', feature_group_count=3)[0]",
                     ((3, 4), kernel),
                     (3, 4),
                 )
