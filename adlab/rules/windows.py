@@ -2,8 +2,7 @@
 the primitives their derivatives need.
 
 ``reduce_window_sum`` is linear. Its adjoint is JAX's: itself, with ``base_dilation`` as
-strides, on the cotangent padded and dilated by the strides (:func:`_pad`, built from
-concatenations, reshapes and slices, since ``pad`` is not in the set).
+strides, on the cotangent padded and dilated by the strides (a ``pad``).
 
 ``reduce_window_max`` / ``_min`` do not use JAX's ``select_and_gather_add`` /
 ``select_and_scatter_add`` (two more primitives). The padded, dilated operand is cut into
@@ -23,41 +22,10 @@ from jax import lax
 from . import ANY, deflinear, defrule
 
 
-def _fill(x, axis, count, value):
-    shape = list(x.shape)
-    shape[axis] = count
-    return lax.full(tuple(shape), value, x.dtype)
-
-
 def _pad(x, config, value=0):
-    """``lax.pad(x, value, config)`` written with concatenate, reshape and slice.
-
-    ``config`` has one ``(lo, hi, interior)`` per axis; ``lo`` and ``hi`` may be negative.
-    """
-    for axis, (lo, hi, interior) in enumerate(config):
-        m = x.shape[axis]
-        if interior > 0 and m > 1:
-            shape = list(x.shape)
-            shape.insert(axis + 1, 1)
-            dims = tuple(d if d <= axis else d + 1 for d in range(x.ndim))
-            spread = lax.broadcast_in_dim(x, tuple(shape), dims)
-            spread = lax.concatenate([spread, _fill(spread, axis + 1, interior, value)], axis + 1)
-            merged = list(x.shape)
-            merged[axis] = m * (interior + 1)
-            x = lax.slice_in_dim(
-                lax.reshape(spread, tuple(merged)), 0, (m - 1) * (interior + 1) + 1, axis=axis
-            )
-        if lo < 0:
-            x = lax.slice_in_dim(x, -lo, x.shape[axis], axis=axis)
-        if hi < 0:
-            x = lax.slice_in_dim(x, 0, x.shape[axis] + hi, axis=axis)
-        pieces = [_fill(x, axis, lo, value)] if lo > 0 else []
-        pieces.append(x)
-        if hi > 0:
-            pieces.append(_fill(x, axis, hi, value))
-        if len(pieces) > 1:
-            x = lax.concatenate(pieces, axis)
-    return x
+    """``lax.pad`` with a Python scalar padding value: ``config`` has one ``(lo, hi, interior)``
+    per axis; ``lo`` and ``hi`` may be negative."""
+    return lax.pad(x, lax.full((), value, x.dtype), tuple(tuple(c) for c in config))
 
 
 def _unpad(ct, config, shape):
