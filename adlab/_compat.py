@@ -9,7 +9,7 @@ fixes for it:
   ``jit`` inline whatever that param says (``calls.Jit`` accepts any value), so nothing here.
 - ``Jaxpr`` and ``ClosedJaxpr`` were merged in 0.11.1: ``closed.jaxpr`` still answers, but a
   closed jaxpr is no longer rebuilt with ``ClosedJaxpr(jaxpr, consts)``. ``with_consts`` does it
-  on every release.
+  on every release, and ``with_eqns`` replaces its equations.
 - ``Zero``, ``SymbolicZero`` and ``summarize`` are imported from their public homes, which
   exist in 0.10 and 0.11; ``UnspecifiedValue`` has none, so it is found where each release keeps
   it.
@@ -28,7 +28,7 @@ try:  # where JAX 0.10 and 0.11 define it
 except ImportError:  # pragma: no cover - older layouts re-export it from sharding_impls
     from jax._src.sharding_impls import UnspecifiedValue
 
-__all__ = ["SymbolicZero", "UnspecifiedValue", "Zero", "summarize", "with_consts"]
+__all__ = ["SymbolicZero", "UnspecifiedValue", "Zero", "summarize", "with_consts", "with_eqns"]
 
 
 def with_consts(closed: Any, consts: list[Any]) -> Any:
@@ -44,3 +44,10 @@ def with_consts(closed: Any, consts: list[Any]) -> Any:
     if hasattr(closed, "with_consts"):  # JAX >= 0.11.1: one Jaxpr type, carrying its consts
         return closed.with_consts(consts)
     return closed.replace(consts=consts)
+
+
+def with_eqns(closed: Any, eqns: list[Any]) -> Any:
+    """The closed jaxpr `closed` with its equations replaced by `eqns` (same variables)."""
+    if hasattr(closed, "with_consts"):  # JAX >= 0.11.1: one Jaxpr type
+        return closed.replace(eqns=eqns)
+    return closed.replace(jaxpr=closed.jaxpr.replace(eqns=eqns))

@@ -27,18 +27,25 @@ _KINDS = {  # Rule.kind -> (JVP, VJP)
     "per argument": ("per argument", "per argument"),
     "whole": ("whole rule", "whole rule"),
     "zero": ("none: the output carries no derivative",) * 2,
+    "expansion": (
+        "its expansion, walked inline: a tree (reduce), a fold over the windows (reduce_window)",
+    )
+    * 2,
 }
 
 
 def _family(name: str, handler) -> str:
     if handler.kind == "call":
         return "calls"
+    if handler.kind == "expansion":
+        return "generic reductions"
     return "zero derivative" if handler.zero else FAMILIES[name]
 
 
 def primitive_table() -> str:
     """A markdown table of ``adlab.PRIMITIVES``, grouped by family and kind of rule."""
     families = ["elementwise", "special", "structural", "indexing", "cumulative", "windows"]
+    families += ["generic reductions"]
     families += ["conv", "sorting", "linalg", "zero derivative", "calls"]
     order = {family: i for i, family in enumerate(families)}
     groups: dict[tuple, list[str]] = {}

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import numpy as np
+from rows_expansions import window_reference
 
 import adlab
 
@@ -148,6 +149,52 @@ def center(a):
     return a - jnp.mean(a, axis=-1, keepdims=True)
 
 
+def maxpool(a):
+    """2x2 max pooling with SAME padding (reduce_window_max)."""
+    return jax.lax.reduce_window(a, -jnp.inf, jax.lax.max, (2, 2), (1, 1), "SAME")
+
+
+def odot(a, b):
+    """a + b + ab = (1 + a)(1 + b) - 1: associative, identity 0, no monoid lax recognises."""
+    return a + b + a * b
+
+
+# Set while JAX computes its side of a comparison (Case.jax_results).
+_JAX_SIDE = False
+
+
+def pool_with(a, init, op, window, padding):
+    """lax.reduce_window with a computation of its own (the generic primitive).
+
+    JAX has no reverse mode for it, so on JAX's side of a comparison the same fold is
+    written with gathers (tests/rows_expansions.py), which JAX differentiates; the two
+    sides' values are compared too.
+    """
+    a = jnp.asarray(a, float)
+    strides = (1,) * a.ndim
+    if isinstance(padding, str):
+        padding = jax.lax.padtype_to_pads(a.shape, window, strides, padding)
+    window = (window, strides, padding)
+    if _JAX_SIDE:
+        return window_reference(op, lambda _: init, window)(a)
+    return jax.lax.reduce_window(a, init, op, *window)
+
+
+def sum_times_prod(a):
+    """A variadic lax.reduce over axis 0: the sum of a times the product of tanh(a)."""
+    a = jnp.asarray(a, float)
+    total, product = jax.lax.reduce(
+        (a, jnp.tanh(a)), (0.0, 1.0), lambda p, q: (p[0] + q[0], p[1] * q[1]), (0,)
+    )
+    return total * product
+
+
+def unstacked(a):
+    """The columns of a (unstack), recombined unequally."""
+    columns = jnp.unstack(a, axis=-1)
+    return jnp.stack([c * (i + 1) for i, c in enumerate(columns[::-1])], axis=-1)
+
+
 jit_sinmul = jax.jit(lambda a: jnp.sin(a) * a)
 jit_nested = jax.jit(lambda a, b: jit_sinmul(a) * jnp.cos(b) + jnp.maximum(a, b))
 jit_softplus = jax.jit(softplus)
@@ -186,7 +233,8 @@ class Op:
       bound: operand bounds -> a bound on the result's magnitude.
       flow: which operands the result's derivative depends on: ``all``; ``none``
         (stop_gradient, integer round trips); ``first`` (later operands only feed an
-        integer or a boolean); ``branches`` (a where: not its condition); ``complex``
+        integer or a boolean); ``branches`` (all but the first: a where's condition, the
+        values that only select in JAX's max-pooling derivatives); ``complex``
         (the operand is cast to complex); ``custom_vjp`` (all, through a custom_vjp
         function); ``jit_call`` (a jitted sub-program over the operands).
     """
@@ -231,10 +279,10 @@ def _pairs(template, extra=0):
 
 
 def _listed(*entries):
-    """variants from (template, operand shapes, result shape) entries."""
+    """variants from (template, operand shapes, result shape[, bound]) entries."""
     out = {}
-    for template, shapes, t in entries:
-        out.setdefault(t, []).append((template, shapes))
+    for template, shapes, t, *bound in entries:
+        out.setdefault(t, []).append((template, shapes, *bound))
     return out
 
 
@@ -567,6 +615,9 @@ OPS = [
         _listed(
             ("jnp.asarray({0}).at[jnp.array([0, 2, 2])].add({1})", ((4,), (3,)), (4,)),
             ("jnp.asarray({0}).at[jnp.array([0, 2, 2])].set({1})", ((4,), (3,)), (4,)),
+            ("jnp.asarray({0}).at[jnp.array([0, 2, 2])].subtract({1})", ((4,), (3,)), (4,)),
+            ("jnp.asarray({0}).at[jnp.array([0, 2, 2])].max({1})", ((4,), (3,)), (4,)),
+            ("jnp.asarray({0}).at[jnp.array([1, 1, 3])].min({1})", ((4,), (3,)), (4,)),
             (
                 "jax.lax.dynamic_update_slice(jnp.asarray({0}, float), "
                 "jnp.asarray({1}, float), (2,))",
@@ -576,6 +627,60 @@ OPS = [
         ),
         _lin(3.0),
     ),
+    Op(
+        "scatter-mul",
+        1,
+        _listed(
+            (
+                "jnp.asarray({0}).at[jnp.array([0, 3, 1])].multiply(jnp.tanh({1}), "
+                "unique_indices=True)",
+                ((4,), (3,)),
+                (4,),
+            ),
+            ("jnp.asarray({0}).at[jnp.array([2, 2, 0])].multiply(jnp.full(3, 0.5))", ((4,),), (4,)),
+        ),
+        _lin(),
+    ),
+    Op(
+        "max-pooling-derivatives",  # JAX's own: select_and_scatter_add, select_and_gather_add
+        1,
+        _listed(
+            (
+                "jax.vjp(maxpool, jnp.asarray({0}, float))[1](jnp.asarray({1}, float))[0]",
+                ((3, 4), (3, 4)),
+                (3, 4),
+            ),
+            (
+                "jax.jvp(maxpool, (jnp.asarray({0}, float),), (jnp.asarray({1}, float),))[1]",
+                ((4, 3), (4, 3)),
+                (4, 3),
+            ),
+        ),
+        lambda a, b: 4.0 * b,
+        flow="branches",  # {0} only selects
+    ),
+    Op(
+        "generic-reductions",  # lax.reduce and lax.reduce_window with their own computation
+        1,
+        _listed(
+            ("sum_times_prod({0})", ((3, 4),), (4,)),
+            ("sum_times_prod({0})", ((4, 3),), (3,)),
+            (
+                "pool_with(jnp.tanh({0}), 1.0, jax.lax.mul, (2, 2), 'SAME')",
+                ((3, 4),),
+                (3, 4),
+                _c(1.0),
+            ),
+            (
+                "pool_with(0.5 * jnp.tanh({0}), 0.0, odot, (2,), ((0, 0),))",
+                ((4,),),
+                (3,),
+                _c(1.25),
+            ),
+        ),
+        lambda a: 4.0 * a,
+    ),
+    Op("unstack", 1, {t: [("unstacked({0})", (t,))] for t in SHAPES if t}, _lin(4.0)),
     Op(
         "sort-payload",
         1,
@@ -976,15 +1081,25 @@ class Case:
         so JAX runs only two transformations. JAX runs with jit disabled: its jitted
         functions then run primitive by primitive, so XLA compiles each (primitive,
         shapes, params) once for all programs rather than each program's jitted pieces.
+        ``pool_with`` runs its reference formulation meanwhile (JAX cannot reverse the
+        generic reduce_window).
         """
-        with jax.disable_jit():
-            second = self.second(jax)
-            if self.mode == "rev-over-fwd":
-                value, ct = self.vjp(jax)
-                return {"jvp": (value, second[0]), "vjp": (value, ct), self.mode: second}
-            value, dot = self.jvp(jax) if not self.f.custom_vjp else (self.value(jax), None)
-            out = {"vjp": (value, second[0]), self.mode: second}
-            return out if self.f.custom_vjp else {"jvp": (value, dot), **out}
+        global _JAX_SIDE
+        _JAX_SIDE = True
+        try:
+            with jax.disable_jit():
+                return self._jax_results()
+        finally:
+            _JAX_SIDE = False
+
+    def _jax_results(self) -> dict:
+        second = self.second(jax)
+        if self.mode == "rev-over-fwd":
+            value, ct = self.vjp(jax)
+            return {"jvp": (value, second[0]), "vjp": (value, ct), self.mode: second}
+        value, dot = self.jvp(jax) if not self.f.custom_vjp else (self.value(jax), None)
+        out = {"vjp": (value, second[0]), self.mode: second}
+        return out if self.f.custom_vjp else {"jvp": (value, dot), **out}
 
 
 def compare(actual, expected, tolerance=FIRST_ORDER) -> str | None:

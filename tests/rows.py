@@ -36,6 +36,12 @@ def rand_nonzero(key, shape, dtype):
     return _cut(sign * jax.random.uniform(k2, (POOL,), dtype, 0.5, 2.0), shape)
 
 
+def rand_ties(key, shape, dtype):
+    """Small integers (exact in every float dtype), so that maxima and sorted values tie."""
+    x = np.asarray(rand_default(key, shape, dtype)).astype(np.float64)
+    return jnp.asarray(np.round(x), dtype)
+
+
 def rand_exponent(key, shape, dtype):
     """int32 exponents in [-2, 3] (zero and negative included), whatever the row's dtype."""
     del dtype
@@ -59,3 +65,11 @@ class Row:
     modes: tuple = ("jvp", "vjp")  # custom_vjp functions have no forward mode
     id: str = ""
     int_args: tuple = ()  # positions drawn by rand_exponent; their tangents are float0
+    # Where JAX cannot differentiate `fun` itself, `reference` computes the same values with
+    # operations JAX differentiates (the test checks the values agree) and JAX differentiates
+    # it instead.
+    reference: Callable | None = None
+
+    @property
+    def jax_fun(self) -> Callable:
+        return self.reference or self.fun

@@ -3,7 +3,7 @@
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from rows import ARRAYS, Row, rand_default, rand_positive
+from rows import ARRAYS, Row, rand_default, rand_positive, rand_ties
 
 
 def rand_with_zeros(key, shape, dtype):
@@ -16,12 +16,6 @@ def rand_with_zeros(key, shape, dtype):
     flat = x.reshape(-1)
     flat[np.isin(np.arange(flat.size) % 5, (1, 3))] = 0
     return jnp.asarray(flat.reshape(shape))
-
-
-def rand_ties(key, shape, dtype):
-    """Small integers (exact in every float dtype), so that many entries tie."""
-    x = np.asarray(rand_default(key, shape, dtype)).astype(np.float64)
-    return jnp.asarray(np.round(x), dtype)
 
 
 LONG = [((9,),), ((4, 5),)]  # 9 and 5: odd lengths, several levels of the scan's tree

@@ -3,7 +3,7 @@
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from rows import ARRAYS, Row
+from rows import ARRAYS, Row, rand_ties
 
 # Fixed integer index arrays (closures): repeated indices, and out-of-bounds ones.
 REPEATED = np.array([0, 2, 2, 4], np.int32)
@@ -165,4 +165,63 @@ ROWS += [
         [((4, 5), (4, 2, 3))],
         id="2d-index",
     ),
+]
+
+
+def _fixed_updates(x):
+    # Constant multipliers for the operand-only scatter-mul row (repeated indices).
+    return jnp.asarray(np.array([1.5, -0.5, 2.0, 0.75]), x.dtype)
+
+
+def _unstacked(x):
+    # Unequal uses of the pieces; the third is unused, so its cotangent is None (zero).
+    a, b, _, d = jnp.unstack(x, axis=1)
+    return a * b + jnp.sin(d)
+
+
+ROWS += [
+    Row("scatter-sub", lambda x, y: x.at[REPEATED].subtract(y), [((5,), (4,)), ((5, 3), (4, 3))]),
+    # scatter-mul: the operand's derivative for any indices, the updates' for unique ones
+    # (JAX's scope; repeated indices with a differentiated y are refused, tests/test_errors.py).
+    Row("scatter-mul", lambda x: x.at[REPEATED].multiply(_fixed_updates(x)), [((5,),)]),
+    Row(
+        "scatter-mul",
+        lambda x, y: x.at[np.array([3, 0, 1])].multiply(y, unique_indices=True),
+        [((5, 2), (3, 2))],
+        id="unique",
+    ),
+    # scatter-max / -min: repeated indices; ties share the derivative equally (JAX's
+    # convention), between updates and with the operand; dropped and clipped indices.
+    Row("scatter-max", lambda x, y: x.at[REPEATED].max(y), [((5,), (4,)), ((5, 3), (4, 3))]),
+    Row(
+        "scatter-max",
+        lambda x, y: x.at[REPEATED].max(y),
+        [((5,), (4,)), ((5, 3), (4, 3))],
+        rand_ties,
+        id="ties",
+    ),
+    Row(
+        "scatter-max",
+        lambda x, y: x.at[OUT_OF_BOUNDS].max(y),
+        [((5, 3), (4, 3))],
+        id="drop-out-of-bounds",
+    ),
+    # JAX's own rule reads the clipped index back with a NaN-filling gather, so its
+    # derivative is NaN there; the reference clips the index itself.
+    Row(
+        "scatter-max",
+        lambda x, y: x.at[OUT_OF_BOUNDS].max(y, mode="clip"),
+        [((5,), (4,))],
+        reference=lambda x, y: x.at[np.minimum(OUT_OF_BOUNDS, 4)].max(y),
+        id="clip-out-of-bounds",
+    ),
+    Row("scatter-min", lambda x, y: x.at[REPEATED].min(y), [((5,), (4,)), ((5, 3), (4, 3))]),
+    Row(
+        "scatter-min",
+        lambda x, y: x.at[:, ALONG[:3].T].min(y),
+        [((4, 5), (4, 2, 3))],
+        rand_ties,
+        id="2d-index-ties",
+    ),
+    Row("unstack", _unstacked, [((3, 4),)]),
 ]

@@ -1,15 +1,10 @@
 """The primitive table's rows for adlab/rules/windows.py (run by tests/test_primitives.py)."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from rows import Row, rand_default
-
-
-def rand_ties(key, shape, dtype):
-    """Small integers (exact in every float dtype), so that windows hold tied maxima."""
-    x = np.asarray(rand_default(key, shape, dtype)).astype(np.float64)
-    return jnp.asarray(np.round(x), dtype)
+from rows import Row, rand_ties
 
 
 def pool(init, op, *window):
@@ -58,4 +53,33 @@ ROWS = [
     Row("reduce_window_min", pool(jnp.inf, lax.min, *STRIDED), [((6, 5),)], id="strided-padded"),
     Row("reduce_window_min", pool(jnp.inf, lax.min, *ONE_D), [((7,),)], id="1d"),
     Row("reduce_window_min", pool(jnp.inf, lax.min, *OVERLAP), [((4, 4),)], rand_ties, id="ties"),
+]
+
+
+# JAX's own derivatives of max (min) pooling, differentiated again: its VJP holds a
+# select_and_scatter_add, its JVP a select_and_gather_add. Continuous values: where a window
+# ties, XLA leaves the choice of select_and_gather_add to the implementation.
+def pooled_vjp(init, op, window):
+    return lambda s, x: jax.vjp(pool(init, op, *window), x)[1](s)[0]
+
+
+def pooled_jvp(init, op, window):
+    return lambda t, x: jax.jvp(pool(init, op, *window), (x,), (t,))[1]
+
+
+ROWS += [
+    Row("select_and_scatter_add", pooled_vjp(-jnp.inf, lax.max, STRIDED), [((3, 3), (6, 5))]),
+    Row(
+        "select_and_scatter_add",
+        pooled_vjp(jnp.inf, lax.min, ONE_D),
+        [((4,), (7,))],
+        id="min-1d",
+    ),  # fmt: skip
+    Row("select_and_gather_add", pooled_jvp(-jnp.inf, lax.max, STRIDED), [((6, 5), (6, 5))]),
+    Row(
+        "select_and_gather_add",
+        pooled_jvp(jnp.inf, lax.min, OVERLAP),
+        [((3, 4), (3, 4))],
+        id="min",
+    ),  # fmt: skip
 ]

@@ -70,16 +70,9 @@ def test_cotangent_shape_and_dtype():
     "fun, name, user_terms",
     [
         (
-            lambda x: jnp.sum(
-                jax.lax.reduce_window(x, jnp.asarray(0.0), jax.lax.add, (2,), (1,), "VALID")
-            ),
-            "reduce_window",
-            "an array init value",
-        ),
-        (
-            lambda x: jnp.sum(x.at[jnp.array([2, 0])].multiply(2.0)),
-            "scatter-mul",
-            "x.at[idx].multiply",
+            lambda x: jnp.sum(jnp.linalg.cholesky(jnp.outer(x, x) + jnp.eye(3))),
+            "cholesky",
+            "jnp.linalg.cholesky",
         ),
         (lambda x: jnp.sum(jax.lax.cond(x[0] > 0, jnp.sin, jnp.cos, x)), "cond", "lax.cond"),
         (lambda x: jax.lax.scan(lambda c, v: (c * v, c), 1.0, x)[0], "scan", "lax.scan"),
@@ -148,3 +141,47 @@ def test_the_payload_of_an_unstable_sort_is_refused():
     sort_keys = lambda x: jax.lax.sort((x, jnp.arange(3)), num_keys=1, is_stable=False)[0]
     assert_same = np.testing.assert_array_equal
     assert_same(adlab.jvp(sort_keys, (X,), (X,))[1], jax.jvp(sort_keys, (X,), (X,))[1])
+
+
+def test_a_scatter_multiply_refuses_the_derivative_of_repeated_updates():
+    # With repeated indices, each update's derivative is the product of the others at its
+    # position; JAX does not compute it, and neither does adlab. The operand's is fine.
+    idx = jnp.array([0, 2, 2])
+    fun = lambda x, y: jnp.sum(x.at[idx].multiply(y))
+    y = jnp.array([2.0, -1.0, 3.0])
+    with pytest.raises(NotImplementedError):
+        jax.grad(fun, 1)(X, y)
+    for run in (
+        lambda: adlab.grad(fun, 1)(X, y),
+        lambda: adlab.jvp(lambda y: fun(X, y), (y,), (y,)),
+    ):
+        with pytest.raises(adlab.UnsupportedParamError, match=r"x.at\[idx\].multiply.*unique"):
+            run()
+    np.testing.assert_allclose(adlab.grad(fun)(X, y), jax.grad(fun)(X, y), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "fun",
+    [
+        lambda x: jax.lax.reduce(x, jnp.min(x) * 0.0, lambda a, b: a + b * b, (0,)),
+        lambda x: jnp.sum(
+            jax.lax.reduce_window(x, jnp.min(x) * 0.0, jax.lax.mul, (2,), (1,), "VALID")
+        ),
+    ],
+    ids=["reduce", "reduce_window"],
+)
+def test_the_derivative_of_a_reductions_init_value_is_refused(fun):
+    # XLA may apply the init value any number of times, so its derivative is not defined;
+    # JAX refuses it too.
+    with pytest.raises((NotImplementedError, TypeError)):
+        jax.jvp(fun, (X,), (X,))
+    for run in (lambda: adlab.grad(fun)(X), lambda: adlab.jvp(fun, (X,), (X,))):
+        with pytest.raises(adlab.UnsupportedPrimitiveError, match="init value.*constant"):
+            run()
+
+
+def test_an_operation_outside_the_set_inside_a_reduction_names_the_users_line():
+    fun = lambda x: jax.lax.reduce(x, 0.0, lambda a, b: a + jax.lax.igamma(2.0, b), (0,))
+    for run in (lambda: adlab.grad(fun)(X + 1), lambda: adlab.jvp(fun, (X + 1,), (X,))):
+        with pytest.raises(adlab.UnsupportedPrimitiveError, match="'igamma'.*test_errors.py"):
+            run()

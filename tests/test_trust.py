@@ -205,6 +205,8 @@ def test_custom_jvp_closing_over_a_constant_is_fine():
 
 # --- Every param is honoured or refused -----------------------------------------------------
 
+WINDOW = {"window_dimensions", "window_strides", "padding", "base_dilation", "window_dilation"}
+
 # The params each rule handles. The test below checks this table against the rules and
 # against the params the installed JAX puts on each primitive.
 HANDLED = {
@@ -272,10 +274,7 @@ HANDLED = {
     "device_put": {"devices", "srcs", "copy_semantics"},
     **dict.fromkeys(["cumsum", "cummax", "cummin", "cumprod", "cumlogsumexp"], {"axis", "reverse"}),
     "reduce_prod": {"axes"},
-    **dict.fromkeys(
-        ["reduce_window_sum", "reduce_window_max", "reduce_window_min"],
-        {"window_dimensions", "window_strides", "padding", "base_dilation", "window_dilation"},
-    ),
+    **dict.fromkeys(["reduce_window_sum", "reduce_window_max", "reduce_window_min"], WINDOW),
     "top_k": {"k", "axis"},
     "pad": {"padding_config"},
     "dynamic_slice": {"slice_sizes"},
@@ -291,8 +290,13 @@ HANDLED = {
         "mode",
         "fill_value",
     },  # fmt: skip
+    "unstack": {"axis"},
+    "select_and_gather_add": {"select_prim", *WINDOW},
+    "select_and_scatter_add": {"select_prim", "window_dimensions", "window_strides", "padding"},
+    "reduce": {"computation", "jaxpr", "dimensions"},
+    "reduce_window": {"jaxpr", "consts", *WINDOW},
     **dict.fromkeys(
-        ["scatter-add", "scatter"],
+        ["scatter-add", "scatter", "scatter-sub", "scatter-mul", "scatter-max", "scatter-min"],
         {
             "dimension_numbers",
             "indices_are_sorted",

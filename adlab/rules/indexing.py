@@ -1,14 +1,18 @@
-"""Indexing: pad, dynamic slices, gather and scatter, split, tile and stack.
+"""Indexing: pad, dynamic slices, gather and the scatters, split, tile, stack and unstack.
 
-All of these move or copy elements, so they are linear in their float operands; their
-integer operands (start indices, gather/scatter indices) carry no derivative and are passed
-through unchanged, so the adjoint reads or writes exactly the positions the primal did:
+All of these but scatter-mul, -max and -min move or copy elements, so they are linear in
+their float operands; their integer operands (start indices, gather/scatter indices) carry
+no derivative and are passed through unchanged, so the adjoint reads or writes exactly the
+positions the primal did:
 
 * pad <-> slice (and pad itself, for negative padding);
 * dynamic_slice <-> dynamic_update_slice, with the same start indices, which the primitives
   clamp the same way (a window of the same size, in an operand of the same shape);
 * gather <-> scatter-add, with dimension numbers swapped as in JAX's own rules;
-* split <-> concatenate, tile -> reshape and sum, stack -> slices.
+* split <-> concatenate, tile -> reshape and sum, stack <-> unstack (slices).
+
+scatter-mul is linear in the operand; scatter-max and -min share the derivative among the
+values that attain the result (their comments say how).
 
 Out-of-bounds gather/scatter indices: each adjoint uses the mode that makes it exact for
 what XLA computes. A ``fill`` gather reads the fill value (derivative zero) where a
@@ -21,6 +25,7 @@ the ``fill`` (with zeros) gather. For in-bounds indices every mode gives JAX's r
 import numpy as np
 from jax import lax
 
+from .._errors import UnsupportedParamError
 from . import ANY, deflinear, defmulti, defwhole
 
 CLIP = lax.GatherScatterMode.CLIP
@@ -166,6 +171,21 @@ def _stack_vjp(ct, out, *xs, needs, axis):
 defwhole("stack", _stack_jvp, _stack_vjp, params={"axis": ANY})
 
 
+def _unstack_jvp(tangents, outs, x, *, axis):
+    (x_dot,) = tangents
+    if x_dot is None:
+        return [None] * len(outs)
+    return [lax.reshape(lax.slice_in_dim(x_dot, i, i + 1, axis=axis), o.shape)
+            for i, o in enumerate(outs)]  # fmt: skip
+
+
+def _unstack_vjp(cts, outs, x, *, needs, axis):
+    return [lax.stack([_or_zeros(c, o) for c, o in zip(cts, outs)], axis)]
+
+
+defmulti("unstack", _unstack_jvp, _unstack_vjp, params={"axis": ANY})
+
+
 # --- gather and scatter-add: each other's adjoints -------------------------------------------
 
 
@@ -206,16 +226,16 @@ _SCATTER_OF_GATHER = {CLIP: CLIP, FILL_OR_DROP: FILL_OR_DROP, PROMISE_IN_BOUNDS:
 _GATHER_OF_SCATTER = {CLIP: CLIP, FILL_OR_DROP: FILL_OR_DROP, PROMISE_IN_BOUNDS: FILL_OR_DROP}
 
 
-def _read_back(ct, indices, update, *, dimension_numbers, mode):
-    # The cotangent of a scatter's updates: gather each update's window of `ct` (zero for
-    # an update the scatter dropped).
+def _read_back(ct, indices, update, *, dimension_numbers, mode, fill=0):
+    # The cotangent of a scatter's updates: gather each update's window of `ct` (``fill``,
+    # zero by default, for an update the scatter dropped).
     return lax.gather(
         ct,
         indices,
         _gather_dnums(dimension_numbers),
         _window_sizes(dimension_numbers, ct.ndim, update.shape),
         mode=_GATHER_OF_SCATTER[mode],
-        fill_value=0,
+        fill_value=fill,
     )
 
 
@@ -251,16 +271,20 @@ GATHER_PARAMS = {
 defwhole("gather", _gather_jvp, _gather_vjp, params=GATHER_PARAMS)
 
 
-def _is_add_jaxpr(jaxpr):
-    # scatter-add's combiner, as lax.scatter_add builds it: (a, b) -> a + b.
-    eqns = getattr(jaxpr, "eqns", None)
-    return (
-        eqns is not None
-        and len(eqns) == 1
-        and eqns[0].primitive.name == "add"
-        and len(jaxpr.invars) == 2
-        and list(eqns[0].outvars) == list(jaxpr.outvars)
-    )
+def _combines_with(name):
+    """The check of a scatter's ``update_jaxpr``: ``(a, b) -> name(a, b)``, as lax builds it."""
+
+    def check(jaxpr):
+        eqns = getattr(jaxpr, "eqns", None)
+        return (
+            eqns is not None
+            and len(eqns) == 1
+            and eqns[0].primitive.name == name
+            and list(eqns[0].invars) == list(jaxpr.invars)
+            and list(eqns[0].outvars) == list(jaxpr.outvars)
+        )
+
+    return check
 
 
 def _scatter_params(params):
@@ -269,12 +293,20 @@ def _scatter_params(params):
     }
 
 
-def _scatter_add_jvp(tangents, out, x, indices, update, **params):
-    x_dot, _, u_dot = tangents
-    if x_dot is None and u_dot is None:
-        return None
-    x_dot, u_dot = _or_zeros(x_dot, x), _or_zeros(u_dot, update)
-    return lax.scatter_add(x_dot, indices, u_dot, **_scatter_params(params))
+def _linear_scatter_jvp(scatter):
+    """The JVP of a scatter linear in (operand, updates): the same scatter of the tangents."""
+
+    def jvp(tangents, out, x, indices, update, **params):
+        x_dot, _, u_dot = tangents
+        if x_dot is None and u_dot is None:
+            return None
+        x_dot, u_dot = _or_zeros(x_dot, x), _or_zeros(u_dot, update)
+        return scatter(x_dot, indices, u_dot, **_scatter_params(params))
+
+    return jvp
+
+
+_scatter_add_jvp = _linear_scatter_jvp(lax.scatter_add)
 
 
 def _scatter_add_vjp(ct, out, x, indices, update, *, needs, dimension_numbers, mode, **_):
@@ -295,7 +327,20 @@ defwhole(
     "scatter-add",
     _scatter_add_jvp,
     _scatter_add_vjp,
-    params={**SCATTER_PARAMS, "update_jaxpr": _is_add_jaxpr},
+    params={**SCATTER_PARAMS, "update_jaxpr": _combines_with("add")},
+)
+
+
+def _scatter_sub_vjp(ct, out, x, indices, update, *, needs, **params):
+    ct_x, _, ct_update = _scatter_add_vjp(ct, out, x, indices, update, needs=needs, **params)
+    return [ct_x, None, None if ct_update is None else lax.neg(ct_update)]
+
+
+defwhole(
+    "scatter-sub",
+    _linear_scatter_jvp(lax.scatter_sub),
+    _scatter_sub_vjp,
+    params={**SCATTER_PARAMS, "update_jaxpr": _combines_with("sub")},
 )
 
 
@@ -371,3 +416,113 @@ defwhole(
     _scatter_vjp,
     params={**SCATTER_PARAMS, "update_jaxpr": lambda jaxpr: jaxpr is None},
 )
+
+
+# --- scatter-mul (x.at[idx].multiply(y)) -----------------------------------------------------
+# Linear in the operand: out = x * (the product of the updates written to each position).
+# The updates' derivative is JAX's, which has it for unique indices only: with repeated
+# ones, each update's derivative is the product of the others at its position, which JAX
+# does not compute; adlab refuses it too.
+
+
+def _refuse_repeated_multiply(params):
+    if not params["unique_indices"]:
+        raise UnsupportedParamError(
+            "adlab does not differentiate x.at[idx].multiply(y) ('scatter-mul') with "
+            "respect to y unless the indices are unique (as in JAX): with repeated indices "
+            "each update's derivative is the product of the others at its position. Pass "
+            "unique_indices=True if idx has no repeats, or write the product another way "
+            "(for example jnp.prod over a gathered array).",
+            "scatter-mul",
+        )
+
+
+def _scatter_mul_jvp(tangents, out, x, indices, update, **params):
+    x_dot, _, u_dot = tangents
+    params = _scatter_params(params)
+    total = None if x_dot is None else lax.scatter_mul(x_dot, indices, update, **params)
+    if u_dot is not None:
+        _refuse_repeated_multiply(params)
+        term = lax.mul(x, lax.scatter_add(_zeros(x.shape, u_dot.dtype), indices, u_dot, **params))
+        total = term if total is None else lax.add(total, term)
+    return total
+
+
+def _scatter_mul_vjp(ct, out, x, indices, update, *, needs, **params):
+    params = _scatter_params(params)
+    ct_x = lax.scatter_mul(ct, indices, update, **params) if needs[0] else None
+    ct_update = None
+    if needs[2]:
+        _refuse_repeated_multiply(params)
+        dn, mode = params["dimension_numbers"], params["mode"]
+        ct_update = _read_back(lax.mul(ct, x), indices, update, dimension_numbers=dn, mode=mode)
+    return [ct_x, None, ct_update]
+
+
+defwhole(
+    "scatter-mul",
+    _scatter_mul_jvp,
+    _scatter_mul_vjp,
+    params={**SCATTER_PARAMS, "update_jaxpr": _combines_with("mul")},
+)
+
+
+# --- scatter-max / scatter-min (x.at[idx].max(y), .min(y)) -------------------------------------
+# Each position's result is the max of the operand and the updates written to it. JAX's
+# convention at ties (its _scatter_extremal_jvp): every value that attains the result, the
+# operand's and the updates', gets an equal share of the derivative. Written directly: the
+# operand's share c_x = kept / (won + kept) per position, where kept says the operand
+# attains the result and won counts the updates that do, and each winning update's share is
+# 1 / (won + kept) at its position. An update the scatter dropped (out of bounds) reads
+# back NaN, so it never wins.
+
+
+def _shares(x, out, indices, update, params):
+    """(c_x, c_u): the operand's share per position, and each update's share."""
+    dn, mode = params["dimension_numbers"], params["mode"]
+    dtype = lax.dtype(x)
+    won = lax.eq(update, _read_back(out, indices, update, dimension_numbers=dn, mode=mode,
+                                    fill=np.nan))  # fmt: skip
+    kept = lax.convert_element_type(lax.eq(x, out), dtype)
+    count = lax.scatter_add(
+        kept, indices, lax.convert_element_type(won, dtype), **params
+    )  # won + kept, per position
+    c_x = lax.div(kept, count)
+    per_update = _read_back(count, indices, update, dimension_numbers=dn, mode=mode, fill=1)
+    c_u = lax.select(won, lax.div(_ones_like(per_update), per_update), _zeros(update.shape, dtype))
+    return c_x, c_u
+
+
+def _ones_like(x):
+    return lax.full(x.shape, 1, x.dtype)
+
+
+def _scatter_extremal_jvp(tangents, out, x, indices, update, **params):
+    x_dot, _, u_dot = tangents
+    if x_dot is None and u_dot is None:
+        return None
+    params = _scatter_params(params)
+    c_x, c_u = _shares(x, out, indices, update, params)
+    x_dot, u_dot = _or_zeros(x_dot, x), _or_zeros(u_dot, update)
+    return lax.scatter_add(lax.mul(c_x, x_dot), indices, lax.mul(c_u, u_dot), **params)
+
+
+def _scatter_extremal_vjp(ct, out, x, indices, update, *, needs, **params):
+    params = _scatter_params(params)
+    c_x, c_u = _shares(x, out, indices, update, params)
+    ct_x = lax.mul(c_x, ct) if needs[0] else None
+    ct_update = None
+    if needs[2]:
+        dn, mode = params["dimension_numbers"], params["mode"]
+        read = _read_back(ct, indices, update, dimension_numbers=dn, mode=mode)
+        ct_update = lax.mul(c_u, read)
+    return [ct_x, None, ct_update]
+
+
+for _name, _op in (("scatter-max", "max"), ("scatter-min", "min")):
+    defwhole(
+        _name,
+        _scatter_extremal_jvp,
+        _scatter_extremal_vjp,
+        params={**SCATTER_PARAMS, "update_jaxpr": _combines_with(_op)},
+    )

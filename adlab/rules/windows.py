@@ -1,17 +1,18 @@
 """Windowed reductions (pooling): reduce_window_sum, reduce_window_max, reduce_window_min, and
-the primitives their derivatives need.
+JAX's own derivatives of max pooling, select_and_gather_add and select_and_scatter_add.
 
 ``reduce_window_sum`` is linear. Its adjoint is JAX's: itself, with ``base_dilation`` as
 strides, on the cotangent padded and dilated by the strides (a ``pad``).
 
-``reduce_window_max`` / ``_min`` do not use JAX's ``select_and_gather_add`` /
-``select_and_scatter_add`` (two more primitives). The padded, dilated operand is cut into
+``reduce_window_max`` / ``_min`` do not emit JAX's ``select_and_gather_add`` /
+``select_and_scatter_add``, whose ties XLA leaves open. The padded, dilated operand is cut into
 one strided slice per window offset (a "patch": the element at that offset of every window);
 the output's tangent is, in each window, the tangent of the first element in window order
 (row-major) that attains the max. That is JAX's choice at ties, and also in padding: a
 window whose max is the padding's -inf (+inf) gets a zero tangent when a padding position
 comes first. The cotangent goes back through the adjoint of each strided slice (a pad with
 interior zeros) and of the padding (a slice). Everything stays inside the primitive set.
+The generic ``reduce_window`` (any other computation) is in ``adlab/expansions.py``.
 """
 
 import itertools
@@ -19,7 +20,7 @@ import itertools
 import numpy as np
 from jax import lax
 
-from . import ANY, deflinear, defrule
+from . import ANY, deflinear, defrule, defwhole
 
 
 def _pad(x, config, value=0):
@@ -140,8 +141,83 @@ def _chooser_rule(init):
             total = term if total is None else lax.add(total, term)
         return _unpad(total, config, x.shape)
 
-    return (jvp,), (vjp,)
+    return jvp, vjp
 
 
-defrule("reduce_window_max", *_chooser_rule(-np.inf), params=_WINDOW_PARAMS)
-defrule("reduce_window_min", *_chooser_rule(np.inf), params=_WINDOW_PARAMS)
+_MAX_JVP, _MAX_VJP = _chooser_rule(-np.inf)
+_MIN_JVP, _MIN_VJP = _chooser_rule(np.inf)
+defrule("reduce_window_max", (_MAX_JVP,), (_MAX_VJP,), params=_WINDOW_PARAMS)
+defrule("reduce_window_min", (_MIN_JVP,), (_MIN_VJP,), params=_WINDOW_PARAMS)
+
+
+# --- select_and_gather_add / select_and_scatter_add: JAX's own pooling derivatives ------------
+# They appear when adlab differentiates code that JAX has already differentiated (a
+# jax.grad or jax.jvp of max pooling). select_and_gather_add(t, x) reads, in each window,
+# the entry of t where x attains its max (``select_prim=ge``) or min (``le``): it is the
+# tangent map of reduce_window_max/min at x, so its derivatives are the chooser's above.
+# select_and_scatter_add(s, x) is its adjoint. Both are linear in their first operand, and x
+# only selects (zero derivative).
+
+
+def _chooser_of(select_prim):
+    is_max = select_prim is lax.ge_p
+    return (
+        (_MAX_JVP, _MAX_VJP, -np.inf, lax.max) if is_max else (_MIN_JVP, _MIN_VJP, np.inf, lax.min)
+    )
+
+
+def _pooled(x, select_prim, params):
+    """reduce_window_max (min) of x: the chooser's reference output."""
+    _, _, init, op = _chooser_of(select_prim)
+    return lax.reduce_window(
+        x, np.array(init, lax.dtype(x)), op, params["window_dimensions"],
+        params["window_strides"], params["padding"], params["base_dilation"],
+        params["window_dilation"],
+    )  # fmt: skip
+
+
+def _undilated(params, ndim):
+    return {**params, "base_dilation": (1,) * ndim, "window_dilation": (1,) * ndim}
+
+
+def _gather_add_tangent(t, x, select_prim, **params):  # select_and_gather_add itself
+    jvp, *_ = _chooser_of(select_prim)
+    return jvp(t, _pooled(x, select_prim, params), x, **params)
+
+
+def _gather_add_adjoint(ct, x, select_prim, **params):  # its adjoint: select_and_scatter_add
+    _, vjp, *_ = _chooser_of(select_prim)
+    return vjp(ct, _pooled(x, select_prim, params), x, **params)
+
+
+def _select_and_gather_add_jvp(tangents, out, t, x, **params):
+    return None if tangents[0] is None else _gather_add_tangent(tangents[0], x, **params)
+
+
+def _select_and_gather_add_vjp(ct, out, t, x, *, needs, **params):
+    return [_gather_add_adjoint(ct, x, **params), None]
+
+
+def _select_and_scatter_add_jvp(tangents, out, s, x, **params):
+    if tangents[0] is None:
+        return None
+    return _gather_add_adjoint(tangents[0], x, **_undilated(params, x.ndim))
+
+
+def _select_and_scatter_add_vjp(ct, out, s, x, *, needs, **params):
+    return [_gather_add_tangent(ct, x, **_undilated(params, x.ndim)), None]
+
+
+_SELECT = {"select_prim": lambda p: p is lax.ge_p or p is lax.le_p}
+defwhole(
+    "select_and_gather_add",
+    _select_and_gather_add_jvp,
+    _select_and_gather_add_vjp,
+    params={**_WINDOW_PARAMS, **_SELECT},
+)
+defwhole(
+    "select_and_scatter_add",
+    _select_and_scatter_add_jvp,
+    _select_and_scatter_add_vjp,
+    params={"window_dimensions": ANY, "window_strides": ANY, "padding": ANY, **_SELECT},
+)
