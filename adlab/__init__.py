@@ -13,6 +13,7 @@ chains: cost models, optimal bracketing and a plan executor). The core never imp
 import importlib
 
 from . import calls as _calls  # noqa: F401  (registers the call-primitive handlers)
+from . import control as _control  # noqa: F401  (registers cond, scan, while and checkpoint)
 from . import expansions as _expansions  # noqa: F401  (registers reduce and reduce_window)
 from . import reference
 from ._dtypes import DIFFERENTIABLE

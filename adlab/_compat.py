@@ -12,23 +12,34 @@ fixes for it:
   on every release, and ``with_eqns`` replaces its equations.
 - ``Zero``, ``SymbolicZero`` and ``summarize`` are imported from their public homes, which
   exist in 0.10 and 0.11; ``UnspecifiedValue`` has none, so it is found where each release keeps
-  it.
+  it. ``jax.checkpoint``'s primitive is read from JAX (``remat2`` in 0.10), whatever its name.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from jax._src.ad_checkpoint import remat_p
 from jax.custom_derivatives import SymbolicZero
 from jax.extend.source_info_util import summarize
 from jax.interpreters.ad import Zero
+
+checkpoint_name = remat_p.name  # jax.checkpoint's primitive: "remat2" in JAX 0.10
 
 try:  # where JAX 0.10 and 0.11 define it
     from jax._src.named_sharding import UnspecifiedValue
 except ImportError:  # pragma: no cover - older layouts re-export it from sharding_impls
     from jax._src.sharding_impls import UnspecifiedValue
 
-__all__ = ["SymbolicZero", "UnspecifiedValue", "Zero", "summarize", "with_consts", "with_eqns"]
+__all__ = [
+    "SymbolicZero",
+    "UnspecifiedValue",
+    "Zero",
+    "checkpoint_name",
+    "summarize",
+    "with_consts",
+    "with_eqns",
+]
 
 
 def with_consts(closed: Any, consts: list[Any]) -> Any:

@@ -124,6 +124,10 @@ EMITTED_BY = {
     "svd": "jnp.linalg.svd, jnp.linalg.norm(ord=2)",
     "qr": "jnp.linalg.qr",
     "pure_callback": "jax.pure_callback",
+    "igamma": "jax.scipy.special.gammainc",
+    "igammac": "jax.scipy.special.gammaincc",
+    "optimization_barrier": "lax.optimization_barrier, and the recomputation of a "
+    "jax.checkpoint segment",
     "io_callback": "jax.experimental.io_callback",
 }
 

@@ -69,6 +69,9 @@ class Row:
     # operations JAX differentiates (the test checks the values agree) and JAX differentiates
     # it instead.
     reference: Callable | None = None
+    # The second-order tolerance table, where the row's sums differ from JAX's in order
+    # (default: helpers.SECOND_ORDER); the row's comment gives the measured error.
+    second_order: dict | None = None
 
     @property
     def jax_fun(self) -> Callable:

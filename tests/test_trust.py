@@ -319,6 +319,11 @@ HANDLED = {
         "inline",
         "compiler_options_kvs",
     },  # fmt: skip
+    "cond": {"branches"},
+    "scan": {"reverse", "length", "jaxpr", "num_consts", "num_carry", "unroll"},
+    "while": {"cond_nconsts", "cond_jaxpr", "body_nconsts", "body_jaxpr"},
+    "remat2": {"jaxpr", "prevent_cse", "differentiated", "policy"},
+    "optimization_barrier": set(),
     "custom_jvp_call": {"call_jaxpr", "jvp_jaxpr_fun", "num_consts", "symbolic_zeros"},
     "custom_vjp_call": {
         "call_jaxpr",

@@ -8,7 +8,7 @@ a padding with zeros, and the adjoint of a transpose is the inverse permutation.
 import numpy as np
 from jax import lax
 
-from . import ANY, UNSET, deflinear, defrule, defwhole, defzero
+from . import ANY, UNSET, deflinear, defmulti, defrule, defwhole, defzero
 
 # --- Broadcasting and reductions are each other's adjoints ----------------------------------
 
@@ -142,3 +142,12 @@ defwhole("concatenate", _concatenate_jvp, _concatenate_vjp, params={"dimension":
 # --- No derivative ---------------------------------------------------------------------
 
 defzero("iota")
+
+
+# lax.optimization_barrier: the identity, which XLA may not move computations across. adlab
+# emits it where checkpointed segments are recomputed; the derivative passes through as is.
+defmulti(
+    "optimization_barrier",
+    lambda tangents, outs, *xs: list(tangents),
+    lambda cts, outs, *xs, needs: list(cts),
+)
