@@ -8,6 +8,7 @@ that ratios can be taken round by round.
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -16,7 +17,7 @@ import jax
 
 from adlab import bench, cost
 
-__all__ = ["compile_all", "time_rounds", "where_measured"]
+__all__ = ["compile_all", "median_s", "ratio", "time_rounds", "where_measured"]
 
 
 def compile_all(
@@ -70,3 +71,14 @@ def time_rounds(
 def where_measured() -> dict[str, str]:
     """The backend and device kind a point is measured on, as every point records them."""
     return {"backend": jax.default_backend(), "device_kind": jax.devices()[0].device_kind}
+
+
+def ratio(point: Mapping[str, Any], a: str, b: str) -> float:
+    """Median over a point's rounds of time(a) / time(b), its programs timed by `time_rounds`."""
+    xs, ys = (point["programs"][k]["samples_s"] for k in (a, b))
+    return statistics.median(x / y for x, y in zip(xs, ys, strict=True))
+
+
+def median_s(point: Mapping[str, Any], name: str) -> float:
+    """The median time of one program of a point."""
+    return statistics.median(point["programs"][name]["samples_s"])

@@ -19,6 +19,7 @@ two vector-valued maps serve the forward-against-reverse experiments:
 - `dense_chain(widths)`: the layers x -> tanh(W_i x + b_i) of a chain of dense layers.
 
 - `cnn(size)`: two convolutions with pooling and a dense head, integer-label cross-entropy.
+- `rnn(kind, steps)`: an Elman RNN or an LSTM over a sequence (`lax.scan`), squared loss.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ __all__ = [
     "dense_chain",
     "normal_arrays",
     "cnn",
+    "rnn",
 ]
 
 
@@ -384,5 +386,62 @@ def cnn(
         h = jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
         log_p = jax.nn.log_softmax(h.reshape(h.shape[0], -1) @ p["dense"])
         return -jnp.mean(jnp.take_along_axis(log_p, labels[:, None], axis=1))
+
+    return Loss(fun, theta)
+
+
+def rnn(
+    kind: str,
+    steps: int,
+    key: jax.Array,
+    dtype: Any = jnp.float32,
+    hidden: int = 32,
+    inputs: int = 8,
+    batch: int = 16,
+) -> Loss:
+    """A recurrent network run over a sequence with `lax.scan`, and a squared loss.
+
+    `kind` is "elman" (h = tanh(W h + U x + b)) or "lstm" (the four gates of one matrix
+    product); the loss is the mean square of every step's hidden state.
+
+    Args:
+      kind: "elman" or "lstm".
+      steps: the sequence length (the scan's length).
+      key: a `jax.random` key (weights and inputs).
+      dtype: the parameters' dtype.
+      hidden: the hidden state's size.
+      inputs: each step's input size.
+      batch: the number of sequences.
+
+    Returns:
+      The `Loss`; theta holds W, U and b.
+    """
+    if kind not in ("elman", "lstm"):
+        raise ValueError(f"kind must be 'elman' or 'lstm', got {kind!r}")
+    gates = 4 if kind == "lstm" else 1
+    w, u, xs = normal_arrays(
+        key, [(hidden, gates * hidden), (inputs, gates * hidden), (steps, batch, inputs)], dtype
+    )
+    params = {"W": w / hidden**0.5, "U": u / inputs**0.5, "b": np.zeros(gates * hidden, dtype)}
+    theta, unflatten = flatten(params)
+    xs = jnp.asarray(xs)
+
+    def elman(p, h, x):
+        h = jnp.tanh(h @ p["W"] + x @ p["U"] + p["b"])
+        return h, h
+
+    def lstm(p, carry, x):
+        h, c = carry
+        i, f, o, g = jnp.split(h @ p["W"] + x @ p["U"] + p["b"], 4, axis=-1)
+        c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+        h = jax.nn.sigmoid(o) * jnp.tanh(c)
+        return (h, c), h
+
+    def fun(theta: jax.Array) -> jax.Array:
+        p = unflatten(theta)
+        h = jnp.zeros((batch, hidden), theta.dtype)
+        step, init = (elman, h) if kind == "elman" else (lstm, (h, h))
+        _, hs = jax.lax.scan(lambda carry, x: step(p, carry, x), init, xs)
+        return jnp.mean(hs**2)
 
     return Loss(fun, theta)

@@ -13,7 +13,6 @@ same XLA FLOPs.
 from __future__ import annotations
 
 import pathlib
-import statistics
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,7 +22,7 @@ import jax.numpy as jnp
 import adlab
 from experiments import _models, _plot
 from experiments._common import read_json, run_sweep
-from experiments._compiled import compile_all, time_rounds, where_measured
+from experiments._compiled import compile_all, median_s, ratio, time_rounds, where_measured
 
 NAME = "cnn"
 
@@ -72,17 +71,6 @@ def run(out_dir: pathlib.Path, quick: bool = False) -> pathlib.Path:
         NAME, out_dir, params, grid, lambda p: measure(p, params),
         describe=describe, summarize=summary, quick=quick,
     )  # fmt: skip
-
-
-def ratio(point: Mapping[str, Any], a: str, b: str) -> float:
-    """Median over rounds of time(a) / time(b)."""
-    xs, ys = (point["programs"][k]["samples_s"] for k in (a, b))
-    return statistics.median(x / y for x, y in zip(xs, ys, strict=True))
-
-
-def median_s(point: Mapping[str, Any], name: str) -> float:
-    """The median time of one program of a point."""
-    return statistics.median(point["programs"][name]["samples_s"])
 
 
 def describe(point: Mapping[str, Any]) -> str:

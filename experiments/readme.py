@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import adlab  # noqa: F401  (registers every handler)
+from adlab._compat import checkpoint_name
 from adlab.rules import FAMILIES, HANDLERS
 from experiments import _common
 
@@ -20,6 +21,10 @@ _CALL_NOTES = {  # (JVP, VJP)
     "jit": ("inner jaxpr walked inline", "inner jaxpr walked inline"),
     "custom_jvp_call": ("the function's own JVP rule", "adlab's VJP of that rule's tangent map"),
     "custom_vjp_call": ("an error, as in JAX", "the function's own fwd and bwd"),
+    "cond": ("a switch over the branches' JVPs", "the taken branch's staged sweeps, switched"),
+    "scan": ("a scan of the body's JVP", "a scan stacking residuals, a scan back over them"),
+    "while": ("a while loop of the body's JVP", "an error, as in JAX"),
+    checkpoint_name: ("inner jaxpr walked inline", "the segment recomputed from its inputs"),
 }
 _KINDS = {  # Rule.kind -> (JVP, VJP)
     "elementwise": ("per argument (shared with the VJP)", "per argument (shared with the JVP)"),

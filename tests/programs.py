@@ -180,6 +180,29 @@ def pool_with(a, init, op, window, padding):
     return jax.lax.reduce_window(a, init, op, *window)
 
 
+def scan_rows(a):
+    """A recurrence down the rows of a (lax.scan): c = tanh(c) v + c / 2; each row's c v."""
+    a = jnp.asarray(a, float)
+
+    def step(c, v):
+        c = jnp.tanh(c) * v + 0.5 * c
+        return c, c * v
+
+    return jax.lax.scan(step, 0.5 * a[0], a)[1]
+
+
+def scan_with(a, w):
+    """A reversed scan down the rows of a that closes over w (a loop-invariant operand)."""
+    a, w = jnp.asarray(a, float), jnp.mean(jnp.asarray(w, float))
+
+    def step(c, v):
+        c = jnp.tanh(c * w + v)
+        return c, c + v
+
+    c, ys = jax.lax.scan(step, jnp.zeros_like(a[0]), a, reverse=True)
+    return ys + c
+
+
 def sum_times_prod(a):
     """A variadic lax.reduce over axis 0: the sum of a times the product of tanh(a)."""
     a = jnp.asarray(a, float)
@@ -681,6 +704,33 @@ OPS = [
         lambda a: 4.0 * a,
     ),
     Op("unstack", 1, {t: [("unstacked({0})", (t,))] for t in SHAPES if t}, _lin(4.0)),
+    # Control flow: the branch taken (the predicate and index carry no derivative), scans
+    # (a carry, a loop-invariant operand, reverse), and a checkpointed segment.
+    Op(
+        "cond",
+        1,
+        _pairs(
+            "jax.lax.cond(jnp.sum({0}) > 0.0, lambda v, u: jnp.sin(v) * u, "
+            "lambda v, u: 0.5 * v - u, {0}, {1})"
+        ),
+        lambda a, b: 0.5 * a + b,
+    ),
+    *_unary(
+        1,
+        (
+            "jax.lax.switch(jnp.clip(jnp.floor(jnp.sum({0})).astype(int) + 1, 0, 2), "
+            "[jnp.sin, jnp.tanh, lambda v: 0.5 * v], {0})",
+            _lin(0.5, 1.0),
+        ),
+        ("jax.checkpoint(lambda v: jnp.sin(v) * v)({0})", _lin()),
+    ),
+    Op("scan", 1, {t: [("scan_rows({0})", (t,))] for t in SHAPES if t}, lambda a: 2 * a * a + a),
+    Op(
+        "scan-closing-over",
+        1,
+        {t: [("scan_with({0}, {1})", (t, u)) for u in SHAPES] for t in SHAPES if t},
+        lambda a, b: a + 2.0,
+    ),
     Op(
         "sort-payload",
         1,

@@ -91,6 +91,15 @@ CORE_ROWS = [
     Row("add", lax.add, BINARY),
     Row("sub", lax.sub, BINARY),
     Row("mul", lax.mul, BINARY),
+    # Mixed precision: the product in another dtype than the operands' (up or down).
+    Row(
+        "mul",
+        lambda x, y: lax.mul(
+            x, y, out_dtype=jnp.float32 if x.dtype == jnp.float64 else jnp.float64
+        ),
+        BINARY[:4],
+        id="out_dtype",
+    ),
     Row("div", lax.div, BINARY, rand_nonzero),
     Row("max", lax.max, BINARY),
     Row("min", lax.min, BINARY),
@@ -230,6 +239,7 @@ LOW_PRECISION_VARIANTS = {
     ("integer_pow", "y=-2"),
     ("pow", "int-exponent"),
     ("dot_general", "batched"),
+    ("mul", "out_dtype"),
 }
 
 
@@ -293,7 +303,8 @@ def test_first_order(row, shapes, dtype):
 def test_second_order(row, shapes, dtype):
     args, dirs, key = _inputs(row, shapes, dtype, 2)
     tol = row.second_order or SECOND_ORDER
-    ct = rand_default(key, jnp.shape(jax.eval_shape(row.fun, *args)), dtype)
+    out = jax.eval_shape(row.fun, *args)
+    ct = rand_default(key, out.shape, out.dtype)
 
     if "vjp" not in row.modes:  # forward over forward: d/dx [J(x) dirs] . dirs
         pushed = lambda impl, fun: lambda *x: impl.jvp(fun, x, dirs)[1]

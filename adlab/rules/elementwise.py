@@ -39,12 +39,24 @@ defelementwise("sub", lambda g, out, x, y: g, lambda g, out, x, y: lax.neg(g))
 
 # --- Products and quotients -------------------------------------------------------------
 
-# d(x y) = y dx + x dy.  A mixed-precision multiply (`out_dtype`) is not handled yet.
+# d(x y) = y dx + x dy. A mixed-precision multiply (``out_dtype``, JAX's own rule): each term
+# is a multiply into the dtype of what it produces, the output's for a tangent, the operand's
+# for a cotangent. The partial is shared by both modes and tells them apart by g's dtype: a
+# tangent has the operand's dtype, a cotangent the output's (equal dtypes need no telling).
+
+
+def _mul_partial(g, other, mine, out, out_dtype):
+    if out_dtype is None:
+        return lax.mul(g, other)
+    into = out.dtype if g.dtype == lax.dtype(mine) else lax.dtype(mine)
+    return lax.mul(g, other, out_dtype=into)
+
+
 defelementwise(
     "mul",
-    lambda g, out, x, y, **_: lax.mul(g, y),
-    lambda g, out, x, y, **_: lax.mul(x, g),
-    params={"out_dtype": UNSET},
+    lambda g, out, x, y, out_dtype=None: _mul_partial(g, y, x, out, out_dtype),
+    lambda g, out, x, y, out_dtype=None: _mul_partial(g, x, y, out, out_dtype),
+    params={"out_dtype": ANY},
 )
 
 # d(x / y) = dx / y - x / y^2 dy
