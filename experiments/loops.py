@@ -32,7 +32,7 @@ NAME = "loops"
 
 DEFAULT = {
     "kinds": ["elman", "lstm"],
-    "steps": [100, 300, 1000],
+    "steps": [100, 300, 1000, 3000],
     "batch": 16,
     "hidden": 32,
     "inputs": 8,
