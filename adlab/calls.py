@@ -17,7 +17,9 @@ handler up by the equation's primitive and never name one.
 
 from __future__ import annotations
 
-from . import reverse
+from jax import lax
+
+from . import forward, reverse
 from ._compat import SymbolicZero, UnspecifiedValue, Zero
 from ._dtypes import carries_derivative, zero_tangent
 from ._errors import where
@@ -202,5 +204,77 @@ class CustomVjp(CallHandler):
                 for c in cts_in]  # fmt: skip
 
 
-for _handler in (Jit(), CustomJvp(), CustomVjp()):
+# --- custom_linear_solve ----------------------------------------------------------------------
+
+
+class CustomLinearSolve(CallHandler):
+    """``lax.custom_linear_solve`` (``jnp.linalg.solve``, ``inv``): x = A^-1 b, A a matvec.
+
+    JAX's implicit differentiation: A x = b gives dx = A^-1 (db - dA x), where dA x is the
+    matvec's derivative with respect to what it closes over. The solvers are taken to invert
+    the matvec, so what they close over gets no derivative (in ``jnp.linalg.solve`` it is the
+    LU factorisation, computed behind stop_gradient). Reverse mode: b_bar = A^-T x_bar, a
+    solve with the transposed solver, and the matvec's operands get -(d(A x)/d them)^T b_bar.
+    """
+
+    name = "custom_linear_solve"
+    params = {"const_lengths": ANY, "jaxprs": ANY}
+
+    @staticmethod
+    def _split(params, values):
+        lengths = params["const_lengths"]
+        n = [lengths.matvec, lengths.vecmat, lengths.solve, lengths.transpose_solve]
+        starts = [0, n[0], n[0] + n[1], n[0] + n[1] + n[2], sum(n)]
+        matvec = values[: starts[1]]
+        return matvec, values[starts[4] :], starts[4]
+
+    def jvp_eqn(self, eqn, xs, x_dots, call_site, walk):
+        matvec, b, nc = self._split(eqn.params, xs)
+        m_dots, b_dots = x_dots[: len(matvec)], x_dots[nc:]
+        x = bind(eqn, xs)
+        rhs = list(b_dots)
+        if any(d is not None for d in m_dots):
+            closed = eqn.params["jaxprs"].matvec
+            _, dax = walk(closed.jaxpr, closed.consts, [*matvec, *x],
+                          [*m_dots, *[None] * len(x)], call_site or eqn)  # fmt: skip
+            rhs = [lax.neg(t) if r is None else (r if t is None else lax.sub(r, t))
+                   for r, t in zip(rhs, dax)]  # fmt: skip
+        if all(r is None for r in rhs):
+            return x, [None] * len(x)
+        rhs = [zero_tangent(v) if r is None else r for v, r in zip(b, rhs)]
+        return x, bind(eqn, [*xs[:nc], *rhs])
+
+    def record(self, eqn, xs, x_slots, recorder):
+        outs = bind(eqn, xs)
+        return outs, recorder.append(self, eqn, x_slots, xs, outs)
+
+    def push_entry(self, entry, x_dots):
+        return self.jvp_eqn(entry.eqn, entry.primals, x_dots, None, forward.jvp_jaxpr)[1]
+
+    def pull_entry(self, entry, cts):
+        params, primals = entry.eqn.params, entry.primals
+        matvec, b, nc = self._split(params, primals)
+        cts = [zero_tangent(o) if c is None else c for c, o in zip(cts, entry.outs)]
+        lengths, jaxprs = params["const_lengths"], params["jaxprs"]
+        # The transposed solve: its consts in the transposed order (vecmat, matvec, transpose
+        # solve, solve).
+        m, v, s = lengths.matvec, lengths.vecmat, lengths.solve
+        consts = primals[:nc]
+        order = [*consts[m : m + v], *consts[:m], *consts[m + v + s :], *consts[m + v : m + v + s]]
+        ct_b = entry.eqn.primitive.bind(
+            *order, *cts, const_lengths=lengths.transpose(), jaxprs=jaxprs.transpose()
+        )
+        ct_m = [None] * m
+        needs = [s_ is not None for s_ in entry.in_slots[:m]]
+        if any(needs):
+            closed = jaxprs.matvec
+            x = entry.outs
+            _, pullback = reverse.vjp_flat(
+                lambda *c: eval_jaxpr(closed.jaxpr, closed.consts, *c, *x), matvec, needs
+            )
+            ct_m = [None if c is None else lax.neg(c) for c in pullback(list(ct_b))]
+        return [*ct_m, *[None] * (nc - m), *ct_b]
+
+
+for _handler in (Jit(), CustomJvp(), CustomVjp(), CustomLinearSolve()):
     register(_handler)

@@ -97,8 +97,11 @@ class _ControlHandler(CallHandler):
 
 
 class Cond(_ControlHandler):
+    """``branches_platforms`` (jnp.diagonal's cond on the platform) only decides how the index
+    is computed (by a platform_index equation), so the branch taken is the index's."""
+
     name = "cond"
-    params = {"branches": ANY}
+    params = {"branches": ANY, "branches_platforms": ANY}
 
     def jvp_eqn(self, eqn, xs, x_dots, call_site, walk):
         index, ops, dots = xs[0], xs[1:], x_dots[1:]

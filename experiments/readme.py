@@ -25,6 +25,7 @@ _CALL_NOTES = {  # (JVP, VJP)
     "scan": ("a scan of the body's JVP", "a scan stacking residuals, a scan back over them"),
     "while": ("a while loop of the body's JVP", "an error, as in JAX"),
     checkpoint_name: ("inner jaxpr walked inline", "the segment recomputed from its inputs"),
+    "custom_linear_solve": ("implicit: the solve of db - dA x", "the transposed solve"),
 }
 _KINDS = {  # Rule.kind -> (JVP, VJP)
     "elementwise": ("per argument (shared with the VJP)", "per argument (shared with the JVP)"),

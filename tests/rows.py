@@ -42,6 +42,22 @@ def rand_ties(key, shape, dtype):
     return jnp.asarray(np.round(x), dtype)
 
 
+def rand_well_conditioned(key, shape, dtype):
+    """Normal entries, plus n on the diagonal of square matrices (well conditioned)."""
+    x = rand_default(key, shape, dtype)
+    if len(shape) >= 2 and shape[-1] == shape[-2]:
+        x = x + shape[-1] * jnp.eye(shape[-1], dtype=dtype)
+    return x
+
+
+def rand_spd(key, shape, dtype):
+    """Symmetric positive definite matrices: X X^T + n I (other shapes: normal entries)."""
+    x = rand_default(key, shape, dtype)
+    if len(shape) < 2 or shape[-1] != shape[-2]:
+        return x
+    return x @ jnp.swapaxes(x, -1, -2) + shape[-1] * jnp.eye(shape[-1], dtype=dtype)
+
+
 def rand_exponent(key, shape, dtype):
     """int32 exponents in [-2, 3] (zero and negative included), whatever the row's dtype."""
     del dtype
@@ -72,6 +88,7 @@ class Row:
     # The second-order tolerance table, where the row's sums differ from JAX's in order
     # (default: helpers.SECOND_ORDER); the row's comment gives the measured error.
     second_order: dict | None = None
+    low_precision: bool = True  # False where JAX has no float16 / bfloat16 kernel (LAPACK)
 
     @property
     def jax_fun(self) -> Callable:

@@ -47,6 +47,8 @@ ROWS = [
         "cond", lambda x: lax.cond(jnp.sum(x) > 1e3, jnp.sin, lambda v: v**2, x), UNARY, id="false"
     ),
     Row("cond", _switch, [((4,), ()), ((3, 4), ())], id="switch"),
+    # jnp.diagonal picks its kernel by platform: a cond with branches_platforms.
+    Row("cond", lambda x: jnp.diagonal(x) ** 2, [((3, 3),)], id="platform-diagonal"),
     Row("scan", _scan, ARRAYS),
     # The const's cotangent is a sum over the steps, in another order than JAX's: float64
     # second order differs by 1.6e-16 absolute on an entry of -2.1e-4 (values up to 15.7),

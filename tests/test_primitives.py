@@ -18,6 +18,7 @@ import rows_conv
 import rows_cumulative
 import rows_expansions
 import rows_indexing
+import rows_linalg
 import rows_sorting
 import rows_special
 import rows_windows
@@ -224,6 +225,7 @@ ROWS = [
     *rows_sorting.ROWS,
     *rows_expansions.ROWS,
     *rows_control.ROWS,
+    *rows_linalg.ROWS,
 ]
 
 
@@ -246,6 +248,8 @@ LOW_PRECISION_VARIANTS = {
 def _low_precision_rows():
     seen = set()
     for row in ROWS:
+        if not row.low_precision:
+            continue
         if row.primitive not in seen or (row.primitive, row.id) in LOW_PRECISION_VARIANTS:
             seen.add(row.primitive)
             yield row

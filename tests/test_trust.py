@@ -319,7 +319,11 @@ HANDLED = {
         "inline",
         "compiler_options_kvs",
     },  # fmt: skip
-    "cond": {"branches"},
+    "cond": {"branches", "branches_platforms"},
+    "triangular_solve": {"left_side", "lower", "transpose_a", "conjugate_a", "unit_diagonal"},
+    "cholesky": set(),
+    "lu": set(),
+    "custom_linear_solve": {"const_lengths", "jaxprs"},
     "scan": {"reverse", "length", "jaxpr", "num_consts", "num_carry", "unroll"},
     "while": {"cond_nconsts", "cond_jaxpr", "body_nconsts", "body_jaxpr"},
     "remat2": {"jaxpr", "prevent_cse", "differentiated", "policy"},

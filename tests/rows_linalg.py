@@ -1,0 +1,75 @@
+"""The primitive table's rows for the matrix primitives: triangular_solve, cholesky, lu and
+custom_linear_solve (jnp.linalg.solve). JAX has no float16 / bfloat16 kernels for most of
+them on CPU, so they run in float32 and float64. Whole losses over them are in
+tests/test_linalg.py.
+"""
+
+import jax
+import jax.numpy as jnp
+from helpers import F64, MODEL_SECOND_ORDER, SECOND_ORDER
+from jax import lax
+from rows import Row, rand_spd, rand_well_conditioned
+
+WELL = rand_well_conditioned
+
+
+def _solve(**options):
+    return lambda a, b: lax.linalg.triangular_solve(a, b, **options)
+
+
+SQUARE_AND_RHS = [((4, 4), (4, 3)), ((2, 3, 3), (2, 3, 2))]  # one matrix, and a batch
+RHS_LEFT = [((4, 4), (3, 4)), ((2, 3, 3), (2, 2, 3))]  # b @ op(A)^-1: b has A's columns
+
+
+def _symmetric_cholesky(a):
+    # jnp.linalg.cholesky symmetrizes its input, so the cotangent is symmetric, as in JAX.
+    return jnp.linalg.cholesky(a)
+
+
+def _row(*args, **kwargs):
+    return Row(*args, **kwargs, low_precision=False)
+
+
+ROWS = [
+    _row("triangular_solve", _solve(left_side=True, lower=True), SQUARE_AND_RHS, WELL),
+    _row(
+        "triangular_solve",
+        _solve(left_side=True, lower=False, transpose_a=True),
+        SQUARE_AND_RHS,
+        WELL,
+        id="upper-transposed",
+    ),
+    _row(
+        "triangular_solve",
+        _solve(left_side=False, lower=True, unit_diagonal=True),
+        RHS_LEFT,
+        WELL,
+        id="right-unit-diagonal",
+    ),
+    _row(
+        "triangular_solve",
+        _solve(left_side=False, lower=False, transpose_a=True, unit_diagonal=True),
+        RHS_LEFT,
+        WELL,
+        id="right-upper-transposed",
+    ),
+    _row("cholesky", _symmetric_cholesky, [((4, 4),), ((2, 3, 3),)], rand_spd),
+    # The permutation is a one-hot matmul where JAX gathers rows: float64 second order differs
+    # by 2.2e-16 absolute on an entry that JAX rounds to -2.2e-16 and adlab to 0 (values up to
+    # 0.63), within the whole-model table.
+    _row(
+        "lu",
+        lambda a: lax.linalg.lu(a)[0],
+        [((4, 4),), ((2, 3, 3),)],
+        WELL,
+        second_order={**SECOND_ORDER, F64: MODEL_SECOND_ORDER[F64]},
+    ),
+    _row("custom_linear_solve", jnp.linalg.solve, SQUARE_AND_RHS, WELL),
+    _row(
+        "custom_linear_solve",
+        lambda a, b: jax.scipy.sparse.linalg.cg(lambda x: a @ x, b)[0],
+        [((4, 4), (4,))],
+        rand_spd,
+        id="symmetric-cg",
+    ),
+]
