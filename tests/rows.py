@@ -85,8 +85,9 @@ class Row:
     # operations JAX differentiates (the test checks the values agree) and JAX differentiates
     # it instead.
     reference: Callable | None = None
-    # The second-order tolerance table, where the row's sums differ from JAX's in order
-    # (default: helpers.SECOND_ORDER); the row's comment gives the measured error.
+    # The tolerance tables, where the row's sums differ from JAX's in order (defaults:
+    # helpers.FIRST_ORDER and SECOND_ORDER); the row's comment gives the measured error.
+    first_order: dict | None = None
     second_order: dict | None = None
     low_precision: bool = True  # False where JAX has no float16 / bfloat16 kernel (LAPACK)
 

@@ -1,12 +1,12 @@
-"""The primitive table's rows for the matrix primitives: triangular_solve, cholesky, lu and
-custom_linear_solve (jnp.linalg.solve). JAX has no float16 / bfloat16 kernels for most of
+"""The primitive table's rows for the matrix primitives: triangular_solve, cholesky, lu, eigh
+and custom_linear_solve (jnp.linalg.solve). JAX has no float16 / bfloat16 kernels for most of
 them on CPU, so they run in float32 and float64. Whole losses over them are in
 tests/test_linalg.py.
 """
 
 import jax
 import jax.numpy as jnp
-from helpers import F64, MODEL_SECOND_ORDER, SECOND_ORDER
+from helpers import F32, F64, FIRST_ORDER, MODEL_SECOND_ORDER, SECOND_ORDER
 from jax import lax
 from rows import Row, rand_spd, rand_well_conditioned
 
@@ -24,6 +24,15 @@ RHS_LEFT = [((4, 4), (3, 4)), ((2, 3, 3), (2, 2, 3))]  # b @ op(A)^-1: b has A's
 def _symmetric_cholesky(a):
     # jnp.linalg.cholesky symmetrizes its input, so the cotangent is symmetric, as in JAX.
     return jnp.linalg.cholesky(a)
+
+
+EIGH_FIRST = {**FIRST_ORDER, F64: (2e-15, 5e-16)}
+EIGH_SECOND = {**SECOND_ORDER, F32: (2e-6, 1e-6)}
+
+
+def _eigen_features(decomposition):
+    w, v = decomposition
+    return v * jnp.sin(w)[..., None, :]
 
 
 def _row(*args, **kwargs):
@@ -63,6 +72,27 @@ ROWS = [
         [((4, 4),), ((2, 3, 3),)],
         WELL,
         second_order={**SECOND_ORDER, F64: MODEL_SECOND_ORDER[F64]},
+    ),
+    # Distinct eigenvalues (random SPD matrices); the output mixes eigenvalues and vectors.
+    # adlab's adjoint multiplies V (F * V^T V_bar) V^T where JAX transposes its JVP, so the
+    # products associate differently: float64 first order differs by 3.7e-16 absolute (values
+    # up to 0.62), float32 second order by 5.4e-7 (values up to 1.1), about 3 and 5 ulp.
+    _row(
+        "eigh",
+        lambda a: _eigen_features(jnp.linalg.eigh(a)),
+        [((4, 4),), ((2, 3, 3),)],
+        rand_spd,
+        first_order=EIGH_FIRST,
+        second_order=EIGH_SECOND,
+    ),
+    _row(
+        "eigh",
+        lambda a: _eigen_features(jnp.linalg.eigh(a, UPLO="U")),
+        [((3, 3),)],
+        rand_spd,
+        id="upper",
+        first_order=EIGH_FIRST,
+        second_order=EIGH_SECOND,
     ),
     _row("custom_linear_solve", jnp.linalg.solve, SQUARE_AND_RHS, WELL),
     _row(

@@ -1,8 +1,9 @@
-"""Linear algebra against JAX: solve, det, slogdet, inv, and Cholesky-based Gaussian
-log-likelihoods, in float64, at first and second order, in both modes."""
+"""Linear algebra against JAX: solve, det, slogdet, inv, Cholesky-based Gaussian
+log-likelihoods and eigh-based losses, in float64, at first and second order, in both modes."""
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 from helpers import MODEL, MODEL_SECOND_ORDER, assert_trees_close
 
@@ -28,6 +29,12 @@ def cho_solve_quadratic(cov, x):
     return jnp.sum(x * jax.scipy.linalg.cho_solve(factor, x))
 
 
+def eigen_loss(a, b):
+    # Eigenvalues and eigenvectors (their signs cancel in the squares); distinct eigenvalues.
+    w, v = jnp.linalg.eigh(a)
+    return jnp.sum(jnp.sin(w) * v[0] ** 2) + jnp.sum(v[:2] ** 2 * jnp.arange(N)) + jnp.sum(b**2)
+
+
 LOSSES = {
     "solve": (lambda a, b: jnp.sum(jnp.sin(jnp.linalg.solve(a, b))), (A, B)),
     "det": (lambda a, b: jnp.linalg.det(a), (A, B)),
@@ -37,6 +44,8 @@ LOSSES = {
     "gaussian-log-likelihood": (gaussian_log_likelihood, (SPD, B)),
     "cho-solve": (cho_solve_quadratic, (SPD, B)),
     "trace-of-inverse": (lambda a, b: jnp.trace(jnp.linalg.inv(a)), (A, B)),
+    "eigh": (eigen_loss, (SPD, B)),
+    "eigvalsh": (lambda a, b: jnp.sum(jnp.log(jnp.linalg.eigvalsh(a))), (SPD, B)),
 }
 
 
@@ -84,3 +93,16 @@ def test_the_gaussian_log_likelihood_is_the_textbook_one():
     # An independent check of the loss itself: the same value as jax.scipy.stats.
     expected = jnp.sum(jax.scipy.stats.multivariate_normal.logpdf(B.T, jnp.zeros(N), SPD))
     assert jnp.allclose(gaussian_log_likelihood(SPD, B), expected, rtol=1e-13)
+
+
+def test_repeated_eigenvalues_give_jaxs_non_finite_eigenvector_derivatives():
+    # The eigenvectors of a repeated eigenvalue are not unique: JAX's derivative is inf / nan
+    # there, and adlab's is the same, entry for entry; the eigenvalues' stays finite.
+    a = jnp.diag(jnp.array([1.0, 2.0, 2.0]))
+    v = jnp.ones((3, 3))
+    vectors = lambda a: jnp.linalg.eigh(a)[1]
+    ours, theirs = adlab.jvp(vectors, (a,), (v,))[1], jax.jvp(vectors, (a,), (v,))[1]
+    assert not jnp.all(jnp.isfinite(theirs))
+    np.testing.assert_array_equal(ours, theirs)
+    values = lambda a: jnp.sum(jnp.linalg.eigvalsh(a) ** 2)
+    np.testing.assert_array_equal(adlab.grad(values)(a), jax.grad(values)(a))

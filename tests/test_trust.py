@@ -323,6 +323,7 @@ HANDLED = {
     "triangular_solve": {"left_side", "lower", "transpose_a", "conjugate_a", "unit_diagonal"},
     "cholesky": set(),
     "lu": set(),
+    "eigh": {"lower", "sort_eigenvalues", "algorithm", "subset_by_index"},
     "custom_linear_solve": {"const_lengths", "jaxprs"},
     "scan": {"reverse", "length", "jaxpr", "num_consts", "num_carry", "unroll"},
     "while": {"cond_nconsts", "cond_jaxpr", "body_nconsts", "body_jaxpr"},

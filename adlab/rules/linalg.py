@@ -161,10 +161,14 @@ defwhole(
 
 
 def _eye_like(x):
-    """Identity matrices with x's shape and dtype."""
-    rows = lax.broadcasted_iota(np.int32, x.shape, x.ndim - 2)
-    cols = lax.broadcasted_iota(np.int32, x.shape, x.ndim - 1)
-    return lax.convert_element_type(lax.eq(rows, cols), x.dtype)
+    """Identity matrices with x's shape (its last two axes) and dtype."""
+    return _eye(x.shape, x.dtype)
+
+
+def _eye(shape, dtype):
+    rows = lax.broadcasted_iota(np.int32, shape, len(shape) - 2)
+    cols = lax.broadcasted_iota(np.int32, shape, len(shape) - 1)
+    return lax.convert_element_type(lax.eq(rows, cols), dtype)
 
 
 def _phi(x):
@@ -256,3 +260,66 @@ def _lu_vjp(cts, outs, a, *, needs):
 
 
 defmulti("lu", _lu_jvp, _lu_vjp)
+
+
+# --- eigh: A = V diag(w) V^T, A symmetric -------------------------------------------------------
+# Giles 2008, section 3.1 (as JAX): with M = V^T dA V and F_ij = 1 / (w_j - w_i) off the
+# diagonal (0 on it), dV = V (F * M) and dw = diag(M). The adjoint: A_bar = V (F * (V^T V_bar) +
+# diag(w_bar)) V^T. With repeated eigenvalues F is infinite, and so is the derivative, as in JAX:
+# the eigenvectors of a repeated eigenvalue are not unique.
+
+
+def _diagonal(x):
+    return lax.reduce_sum(lax.mul(x, _eye_like(x)), (x.ndim - 1,))
+
+
+def _diagonal_matrix(d):
+    shape = (*d.shape, d.shape[-1])
+    return lax.mul(lax.broadcast_in_dim(d, shape, tuple(range(d.ndim))), _eye(shape, d.dtype))
+
+
+def _eigen_gaps(v, w):
+    """F: 1 / (w_j - w_i) off the diagonal, 0 on it (JAX's form, without a 0 / 0)."""
+    shape = v.shape
+    wi = lax.broadcast_in_dim(w, shape, (*range(w.ndim - 1), w.ndim - 1))
+    wj = lax.broadcast_in_dim(w, shape, (*range(w.ndim - 1), w.ndim))
+    eye = _eye_like(v)
+    return lax.sub(lax.integer_pow(lax.add(eye, lax.sub(wj, wi)), -1), eye)
+
+
+def _whole_spectrum(subset_by_index):
+    return subset_by_index is None
+
+
+def _eigh_jvp(tangents, outs, a, **params):
+    (a_dot,) = tangents
+    if a_dot is None:
+        return [None, None]
+    v, w = outs
+    m = _matmul(_matmul(_mT(v), a_dot), v)
+    return [_matmul(v, lax.mul(_eigen_gaps(v, w), m)), _diagonal(m)]
+
+
+def _eigh_vjp(cts, outs, a, *, needs, **params):
+    ct_v, ct_w = cts
+    v, w = outs
+    inner = None
+    if ct_v is not None:
+        inner = lax.mul(_eigen_gaps(v, w), _matmul(_mT(v), ct_v))
+    if ct_w is not None:
+        term = _diagonal_matrix(ct_w)
+        inner = term if inner is None else lax.add(inner, term)
+    return [_matmul(_matmul(v, inner), _mT(v))]
+
+
+defmulti(
+    "eigh",
+    _eigh_jvp,
+    _eigh_vjp,
+    params={
+        "lower": ANY,
+        "sort_eigenvalues": ANY,
+        "algorithm": ANY,
+        "subset_by_index": _whole_spectrum,
+    },  # fmt: skip
+)
