@@ -14,6 +14,7 @@ import importlib
 
 from . import calls as _calls  # noqa: F401  (registers the call-primitive handlers)
 from . import control as _control  # noqa: F401  (registers cond, scan, while and checkpoint)
+from . import decompositions as _decompositions  # noqa: F401  (registers svd)
 from . import expansions as _expansions  # noqa: F401  (registers reduce and reduce_window)
 from . import reference
 from ._dtypes import DIFFERENTIABLE

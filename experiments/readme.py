@@ -33,6 +33,7 @@ _KINDS = {  # Rule.kind -> (JVP, VJP)
     "per argument": ("per argument", "per argument"),
     "whole": ("whole rule", "whole rule"),
     "zero": ("none: the output carries no derivative",) * 2,
+    "linearized": ("whole rule", "adlab's VJP of the JVP rule (it is linear)"),
     "expansion": (
         "its expansion, walked inline: a tree (reduce), a fold over the windows (reduce_window)",
     )
@@ -45,6 +46,8 @@ def _family(name: str, handler) -> str:
         return "calls"
     if handler.kind == "expansion":
         return "generic reductions"
+    if handler.kind == "linearized":
+        return "linalg"
     return "zero derivative" if handler.zero else FAMILIES[name]
 
 

@@ -1,5 +1,5 @@
-"""The primitive table's rows for the matrix primitives: triangular_solve, cholesky, lu, eigh
-and custom_linear_solve (jnp.linalg.solve). JAX has no float16 / bfloat16 kernels for most of
+"""The primitive table's rows for the matrix primitives: triangular_solve, cholesky, lu, eigh,
+svd and custom_linear_solve (jnp.linalg.solve). JAX has no float16 / bfloat16 kernels for most of
 them on CPU, so they run in float32 and float64. Whole losses over them are in
 tests/test_linalg.py.
 """
@@ -33,6 +33,12 @@ EIGH_SECOND = {**SECOND_ORDER, F32: (2e-6, 1e-6)}
 def _eigen_features(decomposition):
     w, v = decomposition
     return v * jnp.sin(w)[..., None, :]
+
+
+def _singular_features(decomposition):
+    u, s, vt = decomposition
+    left = jnp.sum(u * jnp.sin(s)[..., None, :], axis=-2)
+    return jnp.concatenate([left, jnp.sum(vt * s[..., None], axis=-2)], axis=-1)
 
 
 def _row(*args, **kwargs):
@@ -94,6 +100,17 @@ ROWS = [
         first_order=EIGH_FIRST,
         second_order=EIGH_SECOND,
     ),
+    # Distinct singular values (random matrices); tall, wide and batched. Second order, 1/s and
+    # 1/(s_j^2 - s_i^2) amplify round-off (JAX's own HVP modes differ as much, see
+    # tests/test_linalg.py): float64 differs by up to 3.7e-14 absolute and 5.0e-14 relative
+    # (values up to 4.5), float32 by 1.0e-6 absolute and 2.2e-5 relative on an entry of 0.05.
+    _row(
+        "svd",
+        lambda a: _singular_features(jnp.linalg.svd(a, full_matrices=False)),
+        [((4, 3),), ((3, 4),), ((2, 3, 3),)],
+        second_order={**SECOND_ORDER, F64: (1e-13, 5e-14), F32: (4e-5, 2e-6)},
+    ),
+    _row("svd", lambda a: jnp.linalg.svd(a, compute_uv=False), [((4, 3),)], id="values-only"),
     _row("custom_linear_solve", jnp.linalg.solve, SQUARE_AND_RHS, WELL),
     _row(
         "custom_linear_solve",
