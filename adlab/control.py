@@ -77,7 +77,7 @@ def _jvp_activity(jaxpr, consts, primals, active):
     return result["active"]
 
 
-def _carry_fixpoint(activity_of, n_before, carry_active, n_carry):
+def _carry_fixpoint(activity_of, carry_active, n_carry):
     """Grows the set of carries with a derivative until the body preserves it."""
     carry_active = list(carry_active)
     while True:
@@ -211,7 +211,7 @@ class Scan(_ControlHandler):
             return _jvp_activity(body.jaxpr, body.consts, primals, given)
 
         carry_active, out_active = _carry_fixpoint(
-            activity, len(consts), [d is not None for d in i_dots], len(init)
+            activity, [d is not None for d in i_dots], len(init)
         )
         ys_active = out_active[len(init) :]
 
@@ -247,7 +247,7 @@ class Scan(_ControlHandler):
                                         [*const_act, *carry_active, *seq_act])  # fmt: skip
             return splits[key].out_active
 
-        carry_active, _ = _carry_fixpoint(activity, len(consts), init_act, len(init))
+        carry_active, _ = _carry_fixpoint(activity, init_act, len(init))
         split = splits[tuple(carry_active)]
         nc, nk = len(consts), len(init)
         # Residuals that are a loop-invariant operand are read from it, not stacked.
@@ -335,7 +335,7 @@ class While(_ControlHandler):
         def activity(carry_active):
             return _jvp_activity(body.jaxpr, body.consts, primals, [*const_given, *carry_active])
 
-        carry_active, _ = _carry_fixpoint(activity, bn, [d is not None for d in i_dots], len(init))
+        carry_active, _ = _carry_fixpoint(activity, [d is not None for d in i_dots], len(init))
 
         def cond_fun(state):
             return eval_jaxpr(cond.jaxpr, cond.consts, *cond_consts, *state[0])[0]
