@@ -23,6 +23,8 @@ import experiments
 from experiments import _common
 
 DEVICES = ("cpu", "gpu", "tpu")
+# The platform JAX is asked for (`jax_platforms`) and the backend name it then reports.
+PLATFORMS = {"cpu": "cpu", "gpu": "cuda", "tpu": "tpu"}
 FIGURES = _common.REPO_ROOT / "figures"
 QUICK_OUT = _common.REPO_ROOT / "build" / "quick"
 FULL_OUT = _common.REPO_ROOT / "build" / "full"
@@ -119,10 +121,10 @@ def _select_device(device: str | None) -> None:
         return
     import jax
 
-    jax.config.update("jax_platforms", device)
+    jax.config.update("jax_platforms", PLATFORMS[device])
     try:
         backend = jax.default_backend()
-    except RuntimeError:
+    except (RuntimeError, AssertionError):  # JAX 0.10 asserts when no plugin provides it
         raise SystemExit(
             f"--device {device}: JAX sees no {device.upper()} on this machine. Install a jax "
             f"build for that accelerator (jax {jax.__version__} is installed), or leave out "
