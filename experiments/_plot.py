@@ -151,6 +151,12 @@ def provenance(data: Mapping[str, Any], sizes: str) -> str:
         parts.append(f"XLA_FLAGS={meta['xla_flags']}")
     if meta.get("resumed"):
         parts.append(f"resumed {len(meta['resumed'])}x")
+    for backend, run in data.get("other_backends", {}).items():
+        other = run.get("meta", {})
+        parts.append(
+            f"also {other.get('device_kind', backend)} ({backend}), jax {other.get('jax', '?')}, "
+            f"{_date(other.get('date'))}"
+        )
     return " · ".join([*parts, sizes])
 
 

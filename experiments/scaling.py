@@ -1034,4 +1034,25 @@ def _readme_backends(data: Mapping[str, Any]) -> str:
                     f"  | {backend} | {kind} | {p['n']} | {_plot.si(fwd, 's')} | "
                     f"{_plot.si(rev, 's')} | {fwd_over_rev(p, 'jax'):.2f} |"
                 )
+    lines.append("")
+    cpu_times = [
+        median_s(p, "jax", m)
+        for p in runs.get("cpu", {"points": []})["points"]
+        if p["part"] == "map" and p["n"] == p["m"]
+        for m in ("jacfwd", "jacrev")
+    ] or [float("nan")]
+    for backend, run in others.items():
+        kind = run["meta"].get("device_kind", backend)
+        diagonal = [p for p in run["points"] if p["part"] == "map" and p["n"] == p["m"]]
+        times = [median_s(p, "jax", m) for p in diagonal for m in ("jacfwd", "jacrev")]
+        ties = len(run["summary"]["plane"]["jax"]["ties"])
+        lines.append(
+            f"  On the {kind} (jax {run['meta'].get('jax', '?')}): "
+            f"{headline({**data, **run})}; {ties} points are ties (within 10%). Every "
+            f"Jacobian on the diagonal takes {_plot.si(min(times), 's')}–"
+            f"{_plot.si(max(times), 's')} there from n = 1 to 4096 (on the CPU "
+            f"{_plot.si(min(cpu_times), 's')}–{_plot.si(max(cpu_times), 's')}): until the "
+            "matrices are large the GPU's time goes to launching kernels, not to arithmetic, so "
+            "the FLOP count decides less there than on the CPU."
+        )
     return "\n".join(lines)
