@@ -1,4 +1,4 @@
-"""Matrix decompositions whose reverse mode is the transpose of their JVP: ``svd``.
+"""Matrix decompositions whose reverse mode is the transpose of their JVP: ``svd`` and ``qr``.
 
 Some derivatives are long to write twice. For these, only the JVP is written (from the
 literature, as JAX uses it), and reverse mode transposes it: the JVP is linear in the input
@@ -17,7 +17,15 @@ from ._errors import UnsupportedParamError
 from ._trace import bind
 from .calls import CallHandler
 from .rules import ANY, register
-from .rules.linalg import _diagonal, _diagonal_matrix, _eye_like, _matmul, _mT
+from .rules.linalg import (
+    _diagonal,
+    _diagonal_matrix,
+    _eye_like,
+    _matmul,
+    _mT,
+    _permutation_matrix,
+    _triangle,
+)
 
 
 class Linearized(CallHandler):
@@ -124,3 +132,79 @@ register(
         },
     )
 )
+
+
+# --- qr: A = Q R ------------------------------------------------------------------------------
+# The thin factorisation of an m x n matrix with m >= n (J. Townsend, "Differentiating the QR
+# decomposition" (2018); M. Seeger et al., "Auto-differentiating linear algebra" (2017)), as
+# JAX's rule writes it: with C = Q^T dA R^-1 and Omega = tril(C, -1) - tril(C, -1)^T (skew),
+#   dQ = Q (Omega - C) + dA R^-1,   dR = (C - Omega) R.
+# A wide matrix (m < n), A = [A1 A2] with A1 square: the thin rule for A1 = Q R1, and
+# R2 = Q^T A2 gives dR2 = dQ^T A2 + Q^T dA2. The full Q of a tall matrix (m > n) adds its last
+# m - n columns by equations 32-33 of arXiv:2409.13374 (as JAX cites it): with
+# Z = Q_pn (Q_nn - I)^-1, dQ_mp = dQ_mn Z^T - (Q_mn + Q_mp Z) (dQ_pn - Z dQ_nn)^T, where
+# Q_mn = [Q_nn; Q_pn] is the thin factor and Q_mp the rest. A singular R (a rank-deficient A)
+# gives inf / NaN, as in JAX. With pivoting, A[:, p] = Q R: dA's columns are permuted first.
+
+
+def _columns(x, start, stop):
+    return lax.slice_in_dim(x, start, stop, axis=x.ndim - 1)
+
+
+def _rows(x, start, stop):
+    return lax.slice_in_dim(x, start, stop, axis=x.ndim - 2)
+
+
+def _thin_qr_jvp(q, r, da):
+    da_r_inv = lax.linalg.triangular_solve(r, da)  # dA R^-1: a solve from the right
+    c = _matmul(_mT(q), da_r_inv)
+    below = _triangle(c, lower=True, strict=True)
+    omega = lax.sub(below, _mT(below))
+    dq = lax.add(_matmul(q, lax.sub(omega, c)), da_r_inv)
+    return dq, _matmul(lax.sub(c, omega), r)
+
+
+def _solve_transposed(m, b):
+    """X with M^T X = B, through M's LU factors (P M = L U, so M^T = U^T L^T P)."""
+    packed, _, permutation = lax.linalg.lu(m)
+    y = lax.linalg.triangular_solve(packed, b, left_side=True, lower=False, transpose_a=True)
+    y = lax.linalg.triangular_solve(packed, y, left_side=True, lower=True, transpose_a=True,
+                                    unit_diagonal=True)  # fmt: skip
+    return _matmul(_mT(_permutation_matrix(permutation, m)), y)
+
+
+def _full_q_columns(q, dq_mn, n):
+    """The tangent of the last m - n columns of a tall matrix's full Q."""
+    m = q.shape[-1]
+    q_mn, q_mp = _columns(q, 0, n), _columns(q, n, m)
+    q_nn, q_pn = _rows(q_mn, 0, n), _rows(q_mn, n, m)
+    z_t = _solve_transposed(lax.sub(q_nn, _eye_like(q_nn)), _mT(q_pn))  # Z^T, n x p
+    z = _mT(z_t)
+    dq_nn, dq_pn = _rows(dq_mn, 0, n), _rows(dq_mn, n, m)
+    rest = _mT(lax.sub(dq_pn, _matmul(z, dq_nn)))
+    return lax.sub(_matmul(dq_mn, z_t), _matmul(lax.add(q_mn, _matmul(q_mp, z)), rest))
+
+
+def _qr_jvp(tangents, outs, a, *, pivoting, full_matrices, use_magma):
+    (da,) = tangents
+    q, r, *permutation = outs
+    if da is None:
+        return [None] * len(outs)
+    m, n = a.shape[-2:]
+    if pivoting:
+        da = _matmul(da, _mT(_permutation_matrix(permutation[0], da)))  # dA[..., p]
+    if m < n:
+        dq, dr1 = _thin_qr_jvp(q, _columns(r, 0, m), _columns(da, 0, m))
+        dr2 = lax.add(_matmul(_mT(dq), _columns(a, m, n)), _matmul(_mT(q), _columns(da, m, n)))
+        dr = lax.concatenate([dr1, dr2], r.ndim - 1)
+    else:
+        dq, dr = _thin_qr_jvp(_columns(q, 0, n), _rows(r, 0, n), da)
+        if full_matrices and m > n:
+            dq = lax.concatenate([dq, _full_q_columns(q, dq, n)], q.ndim - 1)
+            zeros = lax.full((*dr.shape[:-2], m - n, n), 0, dr.dtype)
+            dr = lax.concatenate([dr, zeros], r.ndim - 2)
+    return [dq, dr, *([None] if pivoting else [])]
+
+
+# use_magma chooses the GPU implementation of the same factorisation.
+register(Linearized("qr", _qr_jvp, {"pivoting": ANY, "full_matrices": ANY, "use_magma": ANY}))

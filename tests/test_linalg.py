@@ -1,5 +1,5 @@
 """Linear algebra against JAX: solve, det, slogdet, inv, Cholesky-based Gaussian
-log-likelihoods, eigh- and svd-based losses, in float64, at first and second order, in both
+log-likelihoods, eigh-, svd- and qr-based losses, in float64, at first and second order, in both
 modes."""
 
 import jax
@@ -42,6 +42,14 @@ def singular_loss(a, b):
     return jnp.sum(jnp.sin(s)) + jnp.sum(u[0] ** 2 * s) + jnp.sum(vt[:, 0] ** 2 * s)
 
 
+def least_squares_by_qr(a, b):
+    # The least-squares solution of a tall system through its thin QR factors, and a term that
+    # reads Q alone (its signs cancel in the square).
+    q, r = jnp.linalg.qr(a[:, :4])
+    x = jax.scipy.linalg.solve_triangular(r, q.T @ b, lower=False)
+    return jnp.sum(jnp.sin(x)) + jnp.sum(q[:, 0] ** 2 * jnp.arange(N))
+
+
 LOSSES = {
     "solve": (lambda a, b: jnp.sum(jnp.sin(jnp.linalg.solve(a, b))), (A, B)),
     "det": (lambda a, b: jnp.linalg.det(a), (A, B)),
@@ -56,6 +64,7 @@ LOSSES = {
     "svd": (singular_loss, (A, B)),
     "spectral-norm": (lambda a, b: jnp.linalg.norm(a @ b, ord=2), (A, B)),
     "nuclear-norm": (lambda a, b: jnp.linalg.norm(a, ord="nuc"), (A, B)),
+    "least-squares-by-qr": (least_squares_by_qr, (A, B)),
 }
 
 
@@ -127,3 +136,18 @@ def test_repeated_eigenvalues_give_jaxs_non_finite_eigenvector_derivatives():
     np.testing.assert_array_equal(ours, theirs)
     values = lambda a: jnp.sum(jnp.linalg.eigvalsh(a) ** 2)
     np.testing.assert_array_equal(adlab.grad(values)(a), jax.grad(values)(a))
+
+
+def test_rank_deficient_qr_blows_up_as_jax_does():
+    # The third column is the sum of the first two: R's last diagonal entry is round-off
+    # (9e-16), and the derivative through R^-1 reaches 1e15, as JAX's does.
+    a = jnp.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])
+
+    def loss(a):
+        q, r = jnp.linalg.qr(a)
+        return jnp.sum(jnp.sin(q)) + jnp.sum(r)
+
+    expected = jax.grad(loss)(a)
+    assert float(jnp.max(jnp.abs(expected))) > 1e14
+    # Measured: equal bit for bit; the suite's float64 first-order tolerance.
+    np.testing.assert_allclose(adlab.grad(loss)(a), expected, rtol=2e-15)

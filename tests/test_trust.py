@@ -325,6 +325,7 @@ HANDLED = {
     "lu": set(),
     "eigh": {"lower", "sort_eigenvalues", "algorithm", "subset_by_index"},
     "svd": {"full_matrices", "compute_uv", "subset_by_index", "algorithm"},
+    "qr": {"pivoting", "full_matrices", "use_magma"},
     "custom_linear_solve": {"const_lengths", "jaxprs"},
     "scan": {"reverse", "length", "jaxpr", "num_consts", "num_carry", "unroll"},
     "while": {"cond_nconsts", "cond_jaxpr", "body_nconsts", "body_jaxpr"},
