@@ -6,8 +6,9 @@ with its own JVP (forward) and VJP (reverse) interpreters over a closed set of p
 
 ``import adlab`` loads the core: the interpreters, the rules and this API. The lab
 modules build on the core and load on first use: ``adlab.cost`` (FLOP, byte and tape
-counts; XLA's cost analysis), ``adlab.bench`` (timing) and ``adlab.chain`` (Jacobian
-chains: cost models, optimal bracketing and a plan executor). The core never imports them.
+counts; XLA's cost analysis), ``adlab.bench`` (timing), ``adlab.chain`` (Jacobian
+chains: cost models, optimal bracketing and a plan executor) and ``adlab.explanation``
+(``adlab.explain``: a gradient explained step by step). The core never imports them.
 """
 
 import importlib
@@ -25,6 +26,17 @@ from .reverse import vjp
 from .rules import supported
 
 _LAB = ("bench", "chain", "cost")
+
+
+def explain(fun, *primals, tangents=None, cotangent=None):
+    """Evaluates ``fun(*primals)`` once and explains its derivatives, step by step.
+
+    A lab tool (``adlab.explanation``, loaded on first use): ``forward_table()``,
+    ``reverse_table()``, ``tape()``, ``code()``, ``graph(path)`` and ``cost()``. See
+    ``adlab.explanation.explain`` for the arguments.
+    """
+    lab = importlib.import_module(f"{__name__}.explanation")  # loaded on first use, as the lab
+    return lab.explain(fun, *primals, tangents=tangents, cotangent=cotangent)
 
 
 def __getattr__(name):
@@ -47,6 +59,7 @@ __all__ = [
     "bench",
     "chain",
     "cost",
+    "explain",
     "grad",
     "hessian",
     "hvp",

@@ -20,7 +20,7 @@ def test_readme_opens_with_exactly_two_commands():
     assert before == "# adlab", "nothing but the title may come before the two commands"
     commands = [line for line in first_block.group(1).splitlines() if line.strip()]
     assert commands == [
-        "pip install -e . && python -m experiments all",
+        'pip install -e ".[graph]" && python -m experiments all',
         'pip install -e ".[dev]" && python -m pytest',
     ]
 

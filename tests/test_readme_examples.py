@@ -5,6 +5,7 @@ check compares with something derived independently: FLOPs by hand from the shap
 tape's contents from the backward rules, the chain Jacobian from jax.jacfwd.
 """
 
+import os
 import re
 import statistics
 from pathlib import Path
@@ -17,12 +18,18 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 @pytest.fixture(scope="module")
-def scope():
+def scope(tmp_path_factory):
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    assert len(blocks) == 6, "the first example, the CNN and the four lab examples"
+    assert len(blocks) == 7, "the first example, the CNN, the four lab examples and explain"
     namespace: dict = {}
-    for i, code in enumerate(blocks):
-        exec(compile(code, f"README.md python block {i}", "exec"), namespace)
+    here = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("readme"))  # where the examples write their files
+    try:
+        for i, code in enumerate(blocks):
+            exec(compile(code, f"README.md python block {i}", "exec"), namespace)
+        namespace["files"] = sorted(p.name for p in Path.cwd().iterdir())
+    finally:
+        os.chdir(here)
     return namespace
 
 
@@ -80,3 +87,18 @@ def test_chain_example_picks_a_cheaper_plan_and_computes_the_jacobian(scope):
     np.testing.assert_allclose(
         scope["optimal"](x0), jax.jacfwd(composed)(x0), rtol=1e-12, atol=1e-12
     )
+
+
+def test_explain_example_reproduces_the_articles_numbers(scope):
+    args = (2.0, -1.0, -3.0, -2.0, -3.0)
+    expected = jax.grad(scope["neuron"], argnums=tuple(range(5)))(*args)
+    # The generated code's gradient is JAX's (float32; the same formulas, measured equal).
+    np.testing.assert_allclose(scope["grads"], expected, rtol=1e-7)
+    assert [round(float(g), 2) for g in scope["grads"]] == [-0.2, 0.39, -0.39, -0.59, 0.2]
+    assert round(float(scope["out"]), 2) == 0.73
+    assert "neuron.png" in scope["files"]
+
+
+def test_the_generated_code_shown_in_the_readme_is_current(scope):
+    shown = re.findall(r"```py\n(.*?)```", README.read_text(), re.S)
+    assert shown == [scope["e"].code("neuron_and_gradient")]

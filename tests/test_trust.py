@@ -428,7 +428,7 @@ def _graph():
     return {m: {n for n in _imports(p) if n in files and n != m} for m, p in files.items()}
 
 
-LAB = ("adlab.cost", "adlab.bench", "adlab.chain")
+LAB = ("adlab.cost", "adlab.bench", "adlab.chain", "adlab.explanation")
 
 
 def _is_lab(module):
