@@ -137,7 +137,8 @@ class _Recorder:
         self.entries: list = []
         in_slots = tape.input_slots(flat)
         self.slots = itertools.count(len(flat))
-        self.counter = itertools.count()
+        self.counter = itertools.count()  # literals and constants
+        self.values = itertools.count()  # the equations' outputs: v0, v1, ...
         self.inputs = []
         for name, x, dot, slot in zip(names, flat, dots, in_slots):
             self.inputs.append(self._add(name, x, "input", dot if slot is not None else None, slot))
@@ -154,7 +155,7 @@ class _Recorder:
         return name
 
     def _fresh(self, value, tangent, slot) -> str:
-        return self._add(f"v{next(self.counter)}", value, "value", tangent, slot)
+        return self._add(f"v{next(self.values)}", value, "value", tangent, slot)
 
     def _atom(self, env, v) -> str:
         if isinstance(v, Literal):

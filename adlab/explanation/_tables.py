@@ -7,6 +7,7 @@ one as its dtype, shape and norm.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -92,7 +93,24 @@ def _call(step: Step, rec: Recording) -> str:
     template = BINARY.get(step.primitive) or UNARY.get(step.primitive)
     if template and len(names) == template.count("{"):
         return template.format(*names).replace("jnp.", "").replace("jax.nn.", "")
+    if step.primitive == "integer_pow":
+        return f"{names[0]} ** {step.eqn.params['y']}"
+    if step.primitive == "dot_general" and _is_matmul(step, rec):
+        return f"{names[0]} @ {names[1]}"
     return f"{step.primitive}({', '.join(names)})"
+
+
+def _is_matmul(step: Step, rec: Recording) -> bool:
+    """Whether a dot_general is ``x @ y``: x's last axis against y's first (or only) one."""
+    (lc, rc), (lb, rb) = step.eqn.params["dimension_numbers"]
+    x, y = (np.ndim(rec.vars[n].value) for n in step.inputs)
+    return not lb and not rb and tuple(lc) == (x - 1,) and tuple(rc) == (max(y - 2, 0),)
+
+
+def short_path(text: str) -> str:
+    """A source line, with the current folder left out of its path."""
+    here = os.getcwd() + os.sep
+    return text.replace(here, "")
 
 
 def forward_table(rec: Recording) -> Table:
@@ -109,14 +127,15 @@ def forward_table(rec: Recording) -> Table:
     for i, step in enumerate(rec.steps):
         pad = INDENT * step.depth
         if step.kind == "enter":
-            t.rows.append([f"{pad}jit {step.primitive}: ({step.line})"])
+            t.rows.append([f"{pad}jit {step.primitive}: ({short_path(step.line)})"])
             continue
         if step.kind == "exit":
             continue
+        where = short_path(step.line)
         for out in step.outputs:
             v = rec.vars[out]
             t.rows.append(
-                [str(i), pad + out, _call(step, rec), fmt(v.value), fmt(v.tangent), step.line]
+                [str(i), pad + out, _call(step, rec), fmt(v.value), fmt(v.tangent), where]
             )
     t.notes.append(
         "tangent: the derivative of each value along the direction; a tangent shown as 0 "
@@ -162,11 +181,12 @@ def reverse_table(rec: Recording) -> Table:
         step = rec.steps[i]
         pad = INDENT * step.depth
         if step.kind == "exit":
-            t.rows.append([f"{pad}jit {step.primitive}: ({step.line})"])
+            t.rows.append([f"{pad}jit {step.primitive}: ({short_path(step.line)})"])
             continue
         if step.kind != "eqn" or not step.active:
             continue
         upstream = "; ".join(fmt(c) for c in step.upstream)
+        where = short_path(step.line)
         first = True
         for k, name in enumerate(step.inputs):
             if rec.vars[name].slot is None:
@@ -174,7 +194,7 @@ def reverse_table(rec: Recording) -> Table:
             out = ", ".join(step.outputs)
             t.rows.append([
                 str(i) if first else "", pad + out if first else "", upstream if first else "",
-                name, _local(step, k), fmt(step.downstream[k]), step.line if first else "",
+                name, _local(step, k), fmt(step.downstream[k]), where if first else "",
             ])  # fmt: skip
             first = False
     for n in rec.inputs:
@@ -196,7 +216,8 @@ def tape_table(residuals) -> Table:
     )
     for r in residuals:
         shape = "x".join(map(str, r.array.shape)) or "scalar"
-        t.rows.append([r.stored_by, shape, str(r.array.dtype), f"{r.nbytes:,}", r.where])
+        where = short_path(r.where)
+        t.rows.append([r.stored_by, shape, str(r.array.dtype), f"{r.nbytes:,}", where])
     total = sum(r.nbytes for r in residuals)
     kept = sum(r.nbytes for r in residuals if not r.yours)
     t.notes.append(
