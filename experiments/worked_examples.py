@@ -43,7 +43,7 @@ EXAMPLES = [
     "two_layer", "linear_layer",
 ]  # fmt: skip
 DEFAULT = {"examples": EXAMPLES, "seed": 0, "dtype": "float32"}
-QUICK = DEFAULT  # each example takes a fraction of a second: the quick run is the same run
+QUICK = {**DEFAULT, "examples": ["circuit", "neuron", "relu", "scalar_loss"]}
 GRAPHS = ("circuit", "neuron")  # the examples drawn in the figure
 # float32 formulas against adlab's cotangents: a relative difference below this is equal.
 FORMULA_RTOL = 1e-5
