@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._record import Recording, Step
+from ._record import Recording, Step, identifier
 
 
 class CodeError(NotImplementedError):
@@ -91,7 +91,7 @@ def code(rec: Recording, name: str | None = None) -> str:
     Raises:
       CodeError: an operation has no template here.
     """
-    fname = name or f"{_identifier(rec.fun_name)}_and_gradient"
+    fname = name or f"{identifier(rec.fun_name)}_and_gradient"
     writer = _Writer(rec)
     seeds = [f"grad_{o}" if len(rec.outputs) > 1 else "grad_out" for o in rec.outputs]
     args = ", ".join([*rec.inputs, *(f"{s}=None" for s in seeds)])
@@ -116,11 +116,6 @@ def code(rec: Recording, name: str | None = None) -> str:
         *writer.returns(),
     ]
     return "\n".join(lines) + "\n"
-
-
-def _identifier(text: str) -> str:
-    out = "".join(c if c.isalnum() or c == "_" else "_" for c in text).strip("_") or "f"
-    return out if not out[0].isdigit() else f"f_{out}"
 
 
 class _Writer:

@@ -111,11 +111,11 @@ def input_names(fun, primals) -> list[str]:
         base = positional[i] if i < len(positional) else f"arg{i}"
         leaves = tree_util.tree_flatten_with_path(arg)[0]
         for path, _ in leaves:
-            names.append(_identifier(base + tree_util.keystr(path)))
+            names.append(identifier(base + tree_util.keystr(path)))
     return names
 
 
-def _identifier(text: str) -> str:
+def identifier(text: str) -> str:
     """``params['w1']`` -> ``params_w1``: a Python name for the generated code."""
     out = "".join(c if c.isalnum() or c == "_" else "_" for c in text)
     out = "_".join(part for part in out.split("_") if part) or "arg"
