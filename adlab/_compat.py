@@ -20,6 +20,9 @@ from __future__ import annotations
 from typing import Any
 
 from jax._src.ad_checkpoint import remat_p
+
+# JAX's pooling derivatives have no public home; adlab's pooling rules emit them as JAX does.
+from jax._src.lax.windowed_reductions import select_and_gather_add_p, select_and_scatter_add_p
 from jax.custom_derivatives import SymbolicZero
 from jax.extend.source_info_util import summarize
 from jax.interpreters.ad import Zero
@@ -36,6 +39,8 @@ __all__ = [
     "UnspecifiedValue",
     "Zero",
     "checkpoint_name",
+    "select_and_gather_add_p",
+    "select_and_scatter_add_p",
     "summarize",
     "with_consts",
     "with_eqns",

@@ -24,6 +24,7 @@ import numpy as np
 from jax import lax
 
 from . import ANY, deflinear, defrule
+from .elementwise import chooser_shares
 
 # --- cumsum: linear -------------------------------------------------------------------------
 
@@ -160,16 +161,9 @@ def _scan_rule(combine):
 # --- The binary operations, with JAX's partial derivatives --------------------------------
 
 
-def _balanced(x, z, y):
-    # JAX's max/min jvp: 1 where x attains the result alone, 1/2 where x and y tie, else 0.
-    one, zero, two = (lax.full_like(z, v) for v in (1, 0, 2))
-    return lax.div(lax.select(lax.eq(x, z), one, zero), lax.select(lax.eq(y, z), two, one))
-
-
-def _chooser(op):
-    def combine(a, b):
-        value = op(a, b)
-        return value, _balanced(a, value, b), _balanced(b, value, a)
+def _chooser(op, wins):
+    def combine(a, b):  # JAX's max/min partials, from comparing a and b (elementwise.py)
+        return op(a, b), *chooser_shares(a, b, wins)
 
     return combine
 
@@ -201,8 +195,8 @@ def _logaddexp(a, b):
 
 _CUMULATIVE_PARAMS = {"axis": ANY, "reverse": ANY}
 for _name, _combine in (
-    ("cummax", _chooser(lax.max)),
-    ("cummin", _chooser(lax.min)),
+    ("cummax", _chooser(lax.max, lax.gt)),
+    ("cummin", _chooser(lax.min, lax.lt)),
     ("cumprod", _mul),
     ("cumlogsumexp", _logaddexp),
 ):

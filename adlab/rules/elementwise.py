@@ -148,19 +148,40 @@ defelementwise(
 defelementwise("abs", lambda g, out, x: lax.select(lax.ge(x, _zeros(x)), g, lax.neg(g)))
 
 
-def _balanced_eq(x, z, y):
-    # 1 where x attains z, halved where y attains it too: a tie splits the derivative.
-    ones = _ones(z)
-    hit = lax.select(lax.eq(x, z), ones, _zeros(z))
-    return lax.div(hit, lax.select(lax.eq(y, z), lax.full_like(z, 2), ones))
+def chooser_shares(x, y, wins):
+    """The shares of x and y in the derivative of max(x, y) (``wins=lax.gt``) or min (``lt``).
 
-
-for _name in ("max", "min"):
-    defelementwise(
-        _name,
-        lambda g, out, x, y: lax.mul(g, _balanced_eq(x, out, y)),
-        lambda g, out, x, y: lax.mul(g, _balanced_eq(y, out, x)),
+    JAX's values: 1 to the operand that wins, 0 to the other, 1/2 each at a tie, 0 each where
+    the result is NaN. They come from comparing the operands with each other, never with the
+    result: under jax.jit, XLA may compute an operand again in another fusion that rounds
+    differently, and a comparison with the result (JAX's own rule) then finds that neither
+    operand attains it and drops the derivative. Between the operands, two copies can only
+    disagree where they are within their rounding of each other.
+    """
+    one, half, zero = (lax.full(x.shape, v, x.dtype) for v in (1, 0.5, 0))
+    tie = lax.select(lax.eq(x, y), half, zero)
+    return (
+        lax.add(lax.select(wins(x, y), one, zero), tie),
+        lax.add(lax.select(wins(y, x), one, zero), tie),
     )
+
+
+def _spread(v, out):
+    """An operand at the output's shape (a literal may be a plain Python number)."""
+    if not hasattr(v, "shape"):
+        return lax.full(out.shape, v, out.dtype)
+    return match_shape(v, out)
+
+
+def _chooser_partial(wins, i):
+    def partial(g, out, x, y):
+        return lax.mul(g, chooser_shares(_spread(x, out), _spread(y, out), wins)[i])
+
+    return partial
+
+
+for _name, _wins in (("max", lax.gt), ("min", lax.lt)):
+    defelementwise(_name, _chooser_partial(_wins, 0), _chooser_partial(_wins, 1))
 
 
 # --- select_n: routes the tangent of the chosen case ------------------------------------------

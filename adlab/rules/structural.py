@@ -40,34 +40,87 @@ deflinear(
 )
 
 
-def _chosen(x, out, axes):
-    # Indicators of the positions that attain the max (min), and how many tie there.
-    kept = _kept_axes(x, axes)
-    hits = lax.convert_element_type(
-        lax.eq(x, lax.broadcast_in_dim(out, x.shape, kept)), lax.dtype(x)
-    )
-    return hits, lax.reduce_sum(hits, axes), kept
+# reduce_max / reduce_min: the derivative goes to the position that attains the max, and a
+# tie shares it equally (JAX's convention). Which position attains it is decided inside one
+# variadic reduction, never by comparing the output with the operand: under jax.jit XLA may
+# compute the operand again in another fusion that rounds differently (a mean-centred or
+# normalised input), and such a comparison could find no maximum and drop its derivative
+# without a word. Each reduction carries, per output, the max, and either the sum of the
+# tangents that attain it (forward mode) or the first position that attains it (reverse
+# mode), with how many positions do. The carried tuples form a commutative monoid with the
+# identity as init value, as XLA requires, so any order of reduction gives the same result.
 
 
-def _reduce_chooser_jvp(x_dot, out, x, *, axes, **_):
-    # The tangent of a max is the mean tangent over the positions that tie for it (JAX's rule).
-    hits, counts, _ = _chosen(x, out, axes)
-    return lax.div(lax.reduce_sum(lax.mul(x_dot, hits), axes), counts)
+def _combine(op):
+    """The monoid on (value, payload, count): keeps the payloads of the winning value."""
+
+    def tied(a, b, zero):  # a's entry where its value won, plus b's where b's value won
+        return lambda pa, pb: lax.add(lax.select(a, pa, zero(pa)), lax.select(b, pb, zero(pb)))
+
+    def combine(left, right):
+        (ma, pa, ca), (mb, pb, cb) = left, right
+        m = op(ma, mb)
+        a, b = lax.eq(ma, m), lax.eq(mb, m)
+        add = tied(a, b, lambda v: lax.full_like(v, 0))
+        return m, add(pa, pb), add(ca, cb)
+
+    def first(left, right):  # the payload is a position: the first of the winners
+        (ma, ia, ca), (mb, ib, cb) = left, right
+        m = op(ma, mb)
+        a, b = lax.eq(ma, m), lax.eq(mb, m)
+        i = lax.select(lax.bitwise_and(a, b), lax.min(ia, ib), lax.select(a, ia, ib))
+        return m, i, tied(a, b, lambda v: lax.full_like(v, 0))(ca, cb)
+
+    return combine, first
 
 
-def _reduce_chooser_vjp(ct, out, x, *, axes, **_):
-    # Adjoint of the above: the cotangent is shared equally by the tied positions.
-    hits, counts, kept = _chosen(x, out, axes)
-    return lax.mul(lax.broadcast_in_dim(lax.div(ct, counts), x.shape, kept), hits)
+def _positions(x, axes):
+    """Each element's row-major position within its reduction (int32)."""
+    position, stride = lax.full(x.shape, 0, np.int32), 1
+    for d in sorted(axes, reverse=True):
+        term = lax.mul(
+            lax.broadcasted_iota(np.int32, x.shape, d), lax.full(x.shape, stride, np.int32)
+        )
+        position, stride = lax.add(position, term), stride * x.shape[d]
+    return position
 
 
-for _name in ("reduce_max", "reduce_min"):
-    defrule(
-        _name,
-        (_reduce_chooser_jvp,),
-        (_reduce_chooser_vjp,),
-        params={"axes": ANY, "out_sharding": UNSET},
-    )
+def _reduce_chooser_rule(op, init):
+    combine, first = _combine(op)
+
+    def jvp(x_dot, out, x, *, axes, **_):
+        # The mean tangent over the positions that tie for the max, all in one reduction.
+        ones = lax.full(x.shape, 1, np.int32)
+        inits = (np.array(init, x.dtype), np.array(0, x_dot.dtype), np.array(0, np.int32))
+        _, total, count = lax.reduce((x, x_dot, ones), inits, combine, axes)
+        return lax.div(total, lax.convert_element_type(count, total.dtype))
+
+    def vjp(ct, out, x, *, axes, **_):
+        kept = _kept_axes(x, axes)
+        spread = lambda v: lax.broadcast_in_dim(v, x.shape, kept)
+        position = _positions(x, axes)
+        ones = lax.full(x.shape, 1, np.int32)
+        inits = (np.array(init, x.dtype), np.array(np.iinfo(np.int32).max, np.int32),
+                 np.array(0, np.int32))  # fmt: skip
+        m, winner, count = lax.reduce((x, position, ones), inits, first, axes)
+        dtype = ct.dtype
+        # A unique max (the usual case) takes the whole cotangent at the position the
+        # reduction chose: an integer comparison, exact whatever XLA recomputes. A tie that
+        # the reduction saw is shared equally among the positions equal to the max, as in
+        # JAX; exact ties come from exact operations (a ReLU's zeros, a clip, a repeated
+        # value), which every recomputation reproduces.
+        chosen = lax.convert_element_type(lax.eq(position, spread(winner)), dtype)
+        hits = lax.convert_element_type(lax.eq(x, spread(m)), dtype)
+        shared = lax.div(hits, spread(lax.reduce_sum(hits, axes)))
+        unique = spread(lax.eq(count, lax.full_like(count, 1)))
+        return lax.mul(spread(ct), lax.select(unique, chosen, shared))
+
+    return jvp, vjp
+
+
+for _name, _op, _init in (("reduce_max", lax.max, -np.inf), ("reduce_min", lax.min, np.inf)):
+    _jvp, _vjp = _reduce_chooser_rule(_op, _init)
+    defrule(_name, (_jvp,), (_vjp,), params={"axes": ANY, "out_sharding": UNSET})
 
 
 # --- Reshaping: the adjoint puts the elements back ----------------------------------------------

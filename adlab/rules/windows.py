@@ -4,22 +4,17 @@ JAX's own derivatives of max pooling, select_and_gather_add and select_and_scatt
 ``reduce_window_sum`` is linear. Its adjoint is JAX's: itself, with ``base_dilation`` as
 strides, on the cotangent padded and dilated by the strides (a ``pad``).
 
-``reduce_window_max`` / ``_min`` do not emit JAX's ``select_and_gather_add`` /
-``select_and_scatter_add``, whose ties XLA leaves open. The padded, dilated operand is cut into
-one strided slice per window offset (a "patch": the element at that offset of every window);
-the output's tangent is, in each window, the tangent of the first element in window order
-(row-major) that attains the max. That is JAX's choice at ties, and also in padding: a
-window whose max is the padding's -inf (+inf) gets a zero tangent when a padding position
-comes first. The cotangent goes back through the adjoint of each strided slice (a pad with
-interior zeros) and of the padding (a slice). Everything stays inside the primitive set.
+``reduce_window_max`` / ``_min`` are differentiated as JAX does: the tangent is JAX's
+``select_and_gather_add`` and the cotangent its ``select_and_scatter_add``, each of which selects
+every window's max inside one operation (see the banner below for why that matters under jit).
 The generic ``reduce_window`` (any other computation) is in ``adlab/expansions.py``.
 """
-
-import itertools
 
 import numpy as np
 from jax import lax
 
+from .._compat import select_and_gather_add_p, select_and_scatter_add_p
+from .._errors import UnsupportedParamError
 from . import ANY, deflinear, defrule, defwhole
 
 
@@ -80,144 +75,119 @@ _WINDOW_PARAMS = {
 deflinear("reduce_window_sum", _reduce_window_sum_vjp, params=_WINDOW_PARAMS)
 
 
-# --- reduce_window_max / _min: the first element that attains the max in each window -----------
+# --- reduce_window_max / _min, select_and_gather_add, select_and_scatter_add -----------------
+# The derivative of max (min) pooling selects, in each window, the element that attains the
+# max. The selection is made inside one operation, as JAX makes it, and never by comparing
+# the pooled output with the operand: under jax.jit, XLA may compute the operand twice, in two
+# fusions that round differently, and then a window would match no element and lose its
+# cotangent without a word.
+#
+# * select_and_gather_add(t, x) reads, in each window, the entry of t where x attains its max
+#   (``select_prim=ge``) or min (``le``). One reduction over (x, t) pairs picks the element and
+#   carries its tangent along, so each window yields exactly one entry whatever x's rounding.
+#   It is the tangent map of reduce_window_max (min) at x: JAX's own JVP.
+# * select_and_scatter_add(s, x), its adjoint, adds each window's s to the element of x that
+#   the same selection picks (XLA's SelectAndScatter): exactly one element per window.
+#
+# Both are linear in their first operand, and x only selects (zero derivative), so the three
+# rules close on each other and adlab differentiates its own output to any order. Ties are
+# XLA's (on CPU, the first element in window order), as in JAX. Reverse mode with window
+# dilation is refused, as in JAX: XLA's SelectAndScatter has no window dilation.
 
 
-def _patches(out, x, window_dimensions, window_strides, padding, base_dilation, window_dilation):
-    """The padding config and, for each window offset, its strided slice's bounds."""
-    config = [(lo, hi, b - 1) for (lo, hi), b in zip(padding, base_dilation)]
-    slices = []
-    for offset in itertools.product(*(range(w) for w in window_dimensions)):
-        starts = [o * d for o, d in zip(offset, window_dilation)]
-        limits = [st + (m - 1) * s + 1 for st, m, s in zip(starts, out.shape, window_strides)]
-        slices.append((starts, limits))
-    return config, slices
+def _select_prim(is_max):
+    return lax.ge_p if is_max else lax.le_p
 
 
-def _chooser_rule(init):
-    def choices(out, x, params):
-        """Per window offset: its slice's bounds, and where it is the chosen element."""
-        config, slices = _patches(out, x, **params)
-        padded = _pad(x, config, init)
-        found = lax.full(out.shape, False, bool)
-        taken = []
-        for starts, limits in slices:
-            hit = lax.eq(lax.slice(padded, starts, limits, params["window_strides"]), out)
-            take = lax.select(found, lax.full(out.shape, False, bool), hit)
-            found = lax.select(found, found, hit)
-            taken.append((starts, limits, take))
-        return config, taken
+def _gather_add(t, x, select_prim, window_dimensions, window_strides, padding, base_dilation,
+                window_dilation):  # fmt: skip
+    return select_and_gather_add_p.bind(
+        t, x, select_prim=select_prim, window_dimensions=tuple(window_dimensions),
+        window_strides=tuple(window_strides), padding=tuple(map(tuple, padding)),
+        base_dilation=tuple(base_dilation), window_dilation=tuple(window_dilation),
+    )  # fmt: skip
+
+
+def _refuse_window_dilation(window_dilation, name):
+    if any(d != 1 for d in window_dilation):
+        raise UnsupportedParamError(
+            f"adlab's reverse mode of {name} does not handle window_dilation="
+            f"{tuple(window_dilation)} (dilated max or min pooling), nor does JAX's: the "
+            "selection it needs (XLA's SelectAndScatter) has no window dilation. Use forward "
+            "mode (adlab.jvp, adlab.jacfwd), or pool without window dilation.",
+            name,
+        )
+
+
+def _scatter_add_back(ct, x, select_prim, window_dimensions, window_strides, padding,
+                      base_dilation, window_dilation, name):  # fmt: skip
+    """The adjoint of ``t -> select_and_gather_add(t, x)``: JAX's transpose rule."""
+    _refuse_window_dilation(window_dilation, name)
+    dilated = any(d != 1 for d in base_dilation)
+    if dilated:  # the dilation's holes never win a window
+        init = -np.inf if select_prim is lax.ge_p else np.inf
+        x = _pad(x, [(0, 0, d - 1) for d in base_dilation], init)
+    out = select_and_scatter_add_p.bind(
+        ct, x, select_prim=select_prim, window_dimensions=tuple(window_dimensions),
+        window_strides=tuple(window_strides), padding=tuple(map(tuple, padding)),
+    )  # fmt: skip
+    if dilated:
+        out = lax.slice(out, (0,) * out.ndim, out.shape, tuple(base_dilation))
+    return out
+
+
+def _chooser_rule(is_max, name):
+    select_prim = _select_prim(is_max)
 
     def jvp(x_dot, out, x, **params):
-        if out.size == 0:
-            return lax.full_like(out, 0)
-        config, taken = choices(out, x, params)
-        padded = _pad(x_dot, config)
-        zero = lax.full_like(out, 0)
-        total = None
-        for starts, limits, take in taken:
-            term = lax.select(
-                take, lax.slice(padded, starts, limits, params["window_strides"]), zero
-            )
-            total = term if total is None else lax.add(total, term)
-        return total
+        return _gather_add(x_dot, x, select_prim, **params)
 
     def vjp(ct, out, x, **params):
-        if out.size == 0 or x.size == 0:
-            return lax.full_like(x, 0)
-        config, taken = choices(out, x, params)
-        padded_shape = [
-            max(_dilated(n, b) + lo + hi, 0)
-            for n, (lo, hi), b in zip(x.shape, params["padding"], params["base_dilation"])
-        ]
-        zero = lax.full_like(ct, 0)
-        total = None
-        for starts, limits, take in taken:
-            spread = [
-                (st, n - lim, s - 1)
-                for st, lim, n, s in zip(starts, limits, padded_shape, params["window_strides"])
-            ]
-            term = _pad(lax.select(take, ct, zero), spread)
-            total = term if total is None else lax.add(total, term)
-        return _unpad(total, config, x.shape)
+        return _scatter_add_back(ct, x, select_prim, **params, name=name)
 
     return jvp, vjp
 
 
-_MAX_JVP, _MAX_VJP = _chooser_rule(-np.inf)
-_MIN_JVP, _MIN_VJP = _chooser_rule(np.inf)
-defrule("reduce_window_max", (_MAX_JVP,), (_MAX_VJP,), params=_WINDOW_PARAMS)
-defrule("reduce_window_min", (_MIN_JVP,), (_MIN_VJP,), params=_WINDOW_PARAMS)
+for _name, _is_max in (("reduce_window_max", True), ("reduce_window_min", False)):
+    _jvp, _vjp = _chooser_rule(_is_max, _name)
+    defrule(_name, (_jvp,), (_vjp,), params=_WINDOW_PARAMS)
 
 
-# --- select_and_gather_add / select_and_scatter_add: JAX's own pooling derivatives ------------
-# They appear when adlab differentiates code that JAX has already differentiated (a
-# jax.grad or jax.jvp of max pooling). select_and_gather_add(t, x) reads, in each window,
-# the entry of t where x attains its max (``select_prim=ge``) or min (``le``): it is the
-# tangent map of reduce_window_max/min at x, so its derivatives are the chooser's above.
-# select_and_scatter_add(s, x) is its adjoint. Both are linear in their first operand, and x
-# only selects (zero derivative).
-
-
-def _chooser_of(select_prim):
-    is_max = select_prim is lax.ge_p
-    return (
-        (_MAX_JVP, _MAX_VJP, -np.inf, lax.max) if is_max else (_MIN_JVP, _MIN_VJP, np.inf, lax.min)
-    )
-
-
-def _pooled(x, select_prim, params):
-    """reduce_window_max (min) of x: the chooser's reference output."""
-    _, _, init, op = _chooser_of(select_prim)
-    return lax.reduce_window(
-        x, np.array(init, lax.dtype(x)), op, params["window_dimensions"],
-        params["window_strides"], params["padding"], params["base_dilation"],
-        params["window_dilation"],
-    )  # fmt: skip
-
-
-def _undilated(params, ndim):
-    return {**params, "base_dilation": (1,) * ndim, "window_dilation": (1,) * ndim}
-
-
-def _gather_add_tangent(t, x, select_prim, **params):  # select_and_gather_add itself
-    jvp, *_ = _chooser_of(select_prim)
-    return jvp(t, _pooled(x, select_prim, params), x, **params)
-
-
-def _gather_add_adjoint(ct, x, select_prim, **params):  # its adjoint: select_and_scatter_add
-    _, vjp, *_ = _chooser_of(select_prim)
-    return vjp(ct, _pooled(x, select_prim, params), x, **params)
-
-
-def _select_and_gather_add_jvp(tangents, out, t, x, **params):
-    return None if tangents[0] is None else _gather_add_tangent(tangents[0], x, **params)
+# They appear when adlab differentiates code that JAX has already differentiated (a jax.grad
+# or jax.jvp of max pooling), and in adlab's own derivatives of pooling.
 
 
 def _select_and_gather_add_vjp(ct, out, t, x, *, needs, **params):
-    return [_gather_add_adjoint(ct, x, **params), None]
+    return [_scatter_add_back(ct, x, **params, name="select_and_gather_add"), None]
 
 
-def _select_and_scatter_add_jvp(tangents, out, s, x, **params):
-    if tangents[0] is None:
-        return None
-    return _gather_add_adjoint(tangents[0], x, **_undilated(params, x.ndim))
+def _select_and_scatter_add_tangent(s_dot, x, *, select_prim, window_dimensions, window_strides,
+                                    padding):  # fmt: skip
+    return select_and_scatter_add_p.bind(
+        s_dot, x, select_prim=select_prim, window_dimensions=window_dimensions,
+        window_strides=window_strides, padding=padding,
+    )  # fmt: skip
 
 
 def _select_and_scatter_add_vjp(ct, out, s, x, *, needs, **params):
-    return [_gather_add_tangent(ct, x, **_undilated(params, x.ndim)), None]
+    ones = (1,) * x.ndim
+    return [_gather_add(ct, x, **params, base_dilation=ones, window_dilation=ones), None]
 
 
 _SELECT = {"select_prim": lambda p: p is lax.ge_p or p is lax.le_p}
 defwhole(
     "select_and_gather_add",
-    _select_and_gather_add_jvp,
+    lambda tangents, out, t, x, **params: (
+        None if tangents[0] is None else _gather_add(tangents[0], x, **params)
+    ),
     _select_and_gather_add_vjp,
     params={**_WINDOW_PARAMS, **_SELECT},
 )
 defwhole(
     "select_and_scatter_add",
-    _select_and_scatter_add_jvp,
+    lambda tangents, out, s, x, **params: (
+        None if tangents[0] is None else _select_and_scatter_add_tangent(tangents[0], x, **params)
+    ),
     _select_and_scatter_add_vjp,
     params={"window_dimensions": ANY, "window_strides": ANY, "padding": ANY, **_SELECT},
 )
