@@ -17,6 +17,7 @@ from . import calls as _calls  # noqa: F401  (registers the call-primitive handl
 from . import control as _control  # noqa: F401  (registers cond, scan, while and checkpoint)
 from . import decompositions as _decompositions  # noqa: F401  (registers svd)
 from . import expansions as _expansions  # noqa: F401  (registers reduce and reduce_window)
+from . import library as _library  # noqa: F401  (honours library-defined primitives)
 from . import reference
 from ._dtypes import DIFFERENTIABLE
 from ._errors import UnsupportedDtypeError, UnsupportedParamError, UnsupportedPrimitiveError

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from jax import dtypes, tree_util
 
 from ._dtypes import carries_derivative, dtype_of
+
+
+def as_array(x):
+    """A tangent or cotangent as a JAX array: a Python or NumPy scalar, or a NumPy array, is
+    converted as JAX converts it (a Python scalar stays weakly typed), so that every rule
+    sees arrays."""
+    return x if isinstance(x, jax.Array) else jnp.asarray(x)
 
 
 def _shape(x):
@@ -41,7 +49,7 @@ def tangents(primals, tangents, fn: str = "jvp") -> list:
                     f"adlab.{fn}: tangent leaf {i} has dtype {dtype_of(t)} but its primal has "
                     f"dtype {dtype_of(p)}; cast the tangent with .astype({dtype_of(p)})."
                 )
-            out.append(t)
+            out.append(as_array(t))
         else:
             if dtype_of(t) != dtypes.float0:
                 raise TypeError(
@@ -76,5 +84,5 @@ def cotangent(out_tree, outs, ct) -> list:
                 f"adlab.vjp: cotangent leaf {i} has dtype {dtype_of(c)} but the output has dtype "
                 f"{dtype_of(o)}; cast it with .astype({dtype_of(o)})."
             )
-        flat.append(c)
+        flat.append(as_array(c))
     return flat

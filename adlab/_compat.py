@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
 from jax._src.ad_checkpoint import remat_p
 
 # JAX's pooling derivatives have no public home; adlab's pooling rules emit them as JAX does.
@@ -39,12 +40,20 @@ __all__ = [
     "UnspecifiedValue",
     "Zero",
     "checkpoint_name",
+    "cotangent_aval",
     "select_and_gather_add_p",
     "select_and_scatter_add_p",
     "summarize",
     "with_consts",
     "with_eqns",
 ]
+
+
+def cotangent_aval(x: Any) -> Any:
+    """The abstract value of a cotangent of ``x`` (for a ``SymbolicZero``)."""
+    aval = jax.typeof(x)
+    to_ct = getattr(aval, "to_ct_aval", None) or aval.to_cotangent_aval  # 0.10: to_ct_aval
+    return to_ct()
 
 
 def with_consts(closed: Any, consts: list[Any]) -> Any:

@@ -17,14 +17,31 @@ handler up by the equation's primitive and never name one.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 from jax import lax
 
 from . import forward, reverse
-from ._compat import SymbolicZero, UnspecifiedValue, Zero
+from ._compat import SymbolicZero, UnspecifiedValue, Zero, cotangent_aval
 from ._dtypes import carries_derivative, zero_tangent
 from ._errors import where
 from ._trace import bind, eval_jaxpr
 from .rules import ANY, Poisoned, check_params, register
+
+LINEAR = contextvars.ContextVar("adlab_linear", default=False)
+"""True while recording the tangent map of a JVP rule (a custom_jvp's, a library primitive's)
+to transpose it: every equation recorded then is linear in its active inputs (JAX's contract
+for JVP rules), as in JAX's partial evaluation of a linearized function."""
+
+
+@contextlib.contextmanager
+def linear_context():
+    token = LINEAR.set(True)
+    try:
+        yield
+    finally:
+        LINEAR.reset(token)
 
 
 class CallHandler:
@@ -107,14 +124,29 @@ def _run_custom_jvp(params, primals, tangents):
     """Runs a custom_jvp function's own rule: (primals, tangents) -> (outs, out tangents)."""
     n = params["num_consts"]
     args, arg_dots = primals[n:], tangents[n:]
-    arg_dots = [zero_tangent(x) if t is None else t for x, t in zip(args, arg_dots)]
-    jaxpr, consts, out_zeros = params["jvp_jaxpr_fun"].call_wrapped(*[False] * len(args))
+    if params["symbolic_zeros"]:
+        # As JAX does for defjvp(..., symbolic_zeros=True): the rule is told which tangents
+        # are zero (it sees them as SymbolicZero objects) and reads only the others.
+        zeros = [t is None for t in arg_dots]
+        arg_dots = [t for t in arg_dots if t is not None]
+    else:
+        zeros = [False] * len(args)
+        arg_dots = [zero_tangent(x) if t is None else t for x, t in zip(args, arg_dots)]
+    jaxpr, consts, out_zeros = params["jvp_jaxpr_fun"].call_wrapped(*zeros)
     outs = eval_jaxpr(jaxpr, consts, *args, *arg_dots)
     out_primals, nonzero_dots = outs[: len(out_zeros)], iter(outs[len(out_zeros) :])
     out_dots = [None if z else next(nonzero_dots) for z in out_zeros]
     out_dots = [t if t is not None and carries_derivative(o) else None
                 for o, t in zip(out_primals, out_dots)]  # fmt: skip
     return out_primals, out_dots
+
+
+def _placed(values, positions, like) -> list:
+    """``values`` at ``positions`` of a list as long as ``like``, ``None`` elsewhere."""
+    out = [None] * len(like)
+    for i, v in zip(positions, values):
+        out[i] = v
+    return out
 
 
 class CustomJvp(CallHandler):
@@ -131,6 +163,12 @@ class CustomJvp(CallHandler):
         return _run_custom_jvp(eqn.params, xs, x_dots)
 
     def record(self, eqn, xs, x_slots, recorder):
+        if LINEAR.get():
+            # Inside a tangent map the function is linear in what it reads: as JAX's partial
+            # evaluation does, differentiate its own program, not its rule (a rule that
+            # applies the function to the tangents would otherwise be transposed forever).
+            closed = eqn.params["call_jaxpr"]
+            return recorder.walk(closed.jaxpr, closed.consts, xs, x_slots, eqn)
         self._check_consts(eqn, [s is not None for s in x_slots], recorder.call_site)
         outs = bind(eqn, xs)
         return outs, recorder.append(self, eqn, x_slots, xs, outs)
@@ -141,18 +179,21 @@ class CustomJvp(CallHandler):
     def pull_entry(self, entry, cts):
         # The custom rule's tangent map is linear in the tangents: transpose it with
         # adlab's own VJP, at zero tangents.
+        # The inputs with no derivative get no tangent (a symbolic zero), as in JAX.
         params, primals = entry.eqn.params, entry.primals
-        n = params["num_consts"]
-        args = primals[n:]
+        active = [i for i, s in enumerate(entry.in_slots) if s is not None]
 
-        def tangent_map(*arg_dots):
-            outs, out_dots = _run_custom_jvp(params, primals, [None] * n + list(arg_dots))
+        def tangent_map(*dots):
+            outs, out_dots = _run_custom_jvp(params, primals, _placed(dots, active, primals))
             return [zero_tangent(o) if t is None else t for o, t in zip(outs, out_dots)]
 
-        needs = [s is not None for s in entry.in_slots[n:]]
-        _, pullback = reverse.vjp_flat(tangent_map, [zero_tangent(x) for x in args], needs)
-        cts = [zero_tangent(o) if c is None else c for c, o in zip(cts, entry.outs)]
-        return [None] * n + pullback(cts)
+        with linear_context():
+            zeros = [zero_tangent(primals[i]) for i in active]
+            _, pullback = reverse.vjp_flat(tangent_map, zeros)
+        # None cotangents stay symbolic zeros (not materialised), as in JAX: a zero array
+        # passed back through an identity tangent map would reach, e.g., equinox's
+        # nondifferentiable_backward as a "nonzero" cotangent and raise.
+        return _placed(pullback(list(cts)), active, primals)
 
 
 # --- custom_vjp -------------------------------------------------------------------------------
@@ -198,7 +239,11 @@ class CustomVjp(CallHandler):
         raise custom_vjp_forward_mode_error()
 
     def pull_entry(self, entry, cts):
-        cts = [zero_tangent(o) if c is None else c for c, o in zip(cts, entry.outs)]
+        if entry.eqn.params["symbolic_zeros"]:  # bwd is told which cotangents are zero
+            cts = [SymbolicZero(cotangent_aval(o)) if c is None else c
+                   for c, o in zip(cts, entry.outs)]  # fmt: skip
+        else:
+            cts = [zero_tangent(o) if c is None else c for c, o in zip(cts, entry.outs)]
         cts_in = entry.extra.call_wrapped(*entry.saved, *cts)  # bwd(residuals, cotangents)
         return [None if isinstance(c, Zero | SymbolicZero) or not carries_derivative(c) else c
                 for c in cts_in]  # fmt: skip
@@ -229,9 +274,12 @@ class CustomLinearSolve(CallHandler):
         return matvec, values[starts[4] :], starts[4]
 
     def jvp_eqn(self, eqn, xs, x_dots, call_site, walk):
+        # With has_aux, the outputs are the solution (one leaf per leaf of b) and then the
+        # solver's aux values, which carry no derivative: their tangents are zero, as in JAX.
         matvec, b, nc = self._split(eqn.params, xs)
         m_dots, b_dots = x_dots[: len(matvec)], x_dots[nc:]
-        x = bind(eqn, xs)
+        outs = bind(eqn, xs)
+        x, no_aux = outs[: len(b)], [None] * (len(outs) - len(b))
         rhs = list(b_dots)
         if any(d is not None for d in m_dots):
             closed = eqn.params["jaxprs"].matvec
@@ -240,9 +288,9 @@ class CustomLinearSolve(CallHandler):
             rhs = [lax.neg(t) if r is None else (r if t is None else lax.sub(r, t))
                    for r, t in zip(rhs, dax)]  # fmt: skip
         if all(r is None for r in rhs):
-            return x, [None] * len(x)
+            return outs, [None] * len(outs)
         rhs = [zero_tangent(v) if r is None else r for v, r in zip(b, rhs)]
-        return x, bind(eqn, [*xs[:nc], *rhs])
+        return outs, [*bind(eqn, [*xs[:nc], *rhs])[: len(b)], *no_aux]
 
     def record(self, eqn, xs, x_slots, recorder):
         outs = bind(eqn, xs)
@@ -254,7 +302,9 @@ class CustomLinearSolve(CallHandler):
     def pull_entry(self, entry, cts):
         params, primals = entry.eqn.params, entry.primals
         matvec, b, nc = self._split(params, primals)
-        cts = [zero_tangent(o) if c is None else c for c, o in zip(cts, entry.outs)]
+        # The aux outputs' tangents are zero (jvp_eqn), so their cotangents go nowhere.
+        x = entry.outs[: len(b)]
+        cts = [zero_tangent(o) if c is None else c for c, o in zip(cts, x)]
         lengths, jaxprs = params["const_lengths"], params["jaxprs"]
         # The transposed solve: its consts in the transposed order (vecmat, matvec, transpose
         # solve, solve).
@@ -263,12 +313,11 @@ class CustomLinearSolve(CallHandler):
         order = [*consts[m : m + v], *consts[:m], *consts[m + v + s :], *consts[m + v : m + v + s]]
         ct_b = entry.eqn.primitive.bind(
             *order, *cts, const_lengths=lengths.transpose(), jaxprs=jaxprs.transpose()
-        )
+        )[: len(b)]
         ct_m = [None] * m
         needs = [s_ is not None for s_ in entry.in_slots[:m]]
         if any(needs):
             closed = jaxprs.matvec
-            x = entry.outs
             _, pullback = reverse.vjp_flat(
                 lambda *c: eval_jaxpr(closed.jaxpr, closed.consts, *c, *x), matvec, needs
             )

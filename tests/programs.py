@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import ast
 import bisect
+import copy
 import dataclasses
 import functools
 import itertools
@@ -152,6 +153,47 @@ def center(a):
 def maxpool(a):
     """2x2 max pooling with SAME padding (reduce_window_max)."""
     return jax.lax.reduce_window(a, -jnp.inf, jax.lax.max, (2, 2), (1, 1), "SAME")
+
+
+# Wide values: normalisations feeding the choosers at sizes that are not powers of two. Under
+# jax.jit, XLA may compute a normalised value in two fusions that round differently; a rule
+# that compared the two copies would lose derivatives (tests/test_jit_selection.py).
+WIDE = 96
+_WIDE_PATTERN = np.random.default_rng(768).uniform(0.5, 1.5, WIDE) * np.tile([1.0, -1.0], WIDE // 2)
+
+
+def _layernorm(h, axis):
+    mean = jnp.mean(h, axis=axis, keepdims=True)
+    return (h - mean) * jax.lax.rsqrt(jnp.var(h, axis=axis, keepdims=True) + 1e-5)
+
+
+WIDE_NORMS = {
+    "centre": lambda h: h - jax.lax.stop_gradient(jnp.mean(h, axis=-1, keepdims=True)),
+    "layernorm": lambda h: _layernorm(h, -1),
+    "batchnorm": lambda h: _layernorm(h, 0),
+    "softmax": lambda h: jax.nn.softmax(h, axis=-1),
+}
+
+WIDE_CHOOSERS = {  # each reduces the last axis, of length WIDE
+    "pool": lambda g: jax.lax.reduce_window(
+        g, -jnp.inf, jax.lax.max, (1,) * (g.ndim - 1) + (WIDE,), (1,) * g.ndim, "VALID"
+    )[..., 0],
+    "max": lambda g: jnp.max(g, axis=-1),
+    "min": lambda g: jnp.min(g, axis=-1),
+    "maximum": lambda g: jnp.mean(jnp.maximum(g, g[..., ::-1]), axis=-1),
+    "cummax": lambda g: jax.lax.cummax(g, axis=g.ndim - 1)[..., -1],
+    "sort": lambda g: jnp.sort(g, axis=-1)[..., -2],
+    "clip": lambda g: jnp.mean(jnp.clip(g, -0.5, 0.5), axis=-1),
+}
+
+
+def wide(a, norm, chooser):
+    """Each entry of a spread over WIDE columns (times a fixed pattern), normalised, and
+    brought back to a's shape by a chooser over its WIDE columns (288 or 384 of them)."""
+    a = jnp.asarray(a, float)
+    h = (a[..., None] * _WIDE_PATTERN).reshape(*a.shape[:-1], a.shape[-1] * WIDE)
+    h = WIDE_NORMS[norm](h)
+    return WIDE_CHOOSERS[chooser](h.reshape(*a.shape, WIDE))
 
 
 def odot(a, b):
@@ -421,6 +463,13 @@ def _structural():
         ("jax.lax.cummax({0}, 0)", _lin()),
         ("jax.lax.cumlogsumexp(jnp.tanh({0}), 0)", _c(3.0)),
         ("jnp.cumprod(jnp.tanh({0}), axis=0)", _c(1.0)),
+        ("wide({0}, 'centre', 'pool')", _lin(3.0)),
+        ("wide({0}, 'layernorm', 'max')", _c(20.0)),
+        ("wide({0}, 'batchnorm', 'min')", _c(2.0)),
+        ("wide({0}, 'softmax', 'cummax')", _c(1.0)),
+        ("wide({0}, 'layernorm', 'sort')", _c(20.0)),
+        ("wide({0}, 'centre', 'maximum')", _lin(3.0)),
+        ("wide({0}, 'batchnorm', 'clip')", _c(0.5)),
     ]:
         for t in SHAPES:
             if t:
@@ -1124,6 +1173,20 @@ class Case:
         value, pullback = ad.vjp(g, self.x, self.y)  # rev-over-rev; value: the vjp
         return value, pullback(self.ct2)
 
+    def jitted(self, names) -> dict:
+        """adlab's derivatives ``names``, from one jax.jit-compiled function of the arrays.
+
+        The inputs, tangents and cotangents are the compiled function's arguments, not
+        constants, so XLA fuses and schedules the program as it would a user's.
+        """
+
+        def run(x, y, tx, ty, ct, ct2):
+            case = copy.copy(self)
+            case.x, case.y, case.tx, case.ty, case.ct, case.ct2 = x, y, tx, ty, ct, ct2
+            return {n: (case.second if n == case.mode else getattr(case, n))(adlab) for n in names}
+
+        return jax.jit(run)(self.x, self.y, self.tx, self.ty, self.ct, self.ct2)
+
     def jax_results(self) -> dict:
         """JAX's result for each derivative adlab is checked on, from two JAX calls.
 
@@ -1193,7 +1256,9 @@ def check(program: Program, seed: int, measured: dict | None = None) -> list[str
     product. Where a derivative flows into a complex value, JAX must succeed and adlab
     must raise ``UnsupportedDtypeError`` for each; otherwise adlab's results must have
     JAX's structure, shapes and dtypes, and its values to FIRST_ORDER or SECOND_ORDER.
-    ``measured``, if given, collects the errors per order (see ``measure``).
+    ``measured``, if given, collects the errors per order (see ``measure``). adlab's
+    derivatives are then computed again under ``jax.jit``, in one compiled function, and
+    compared with the same (eager) JAX results.
     """
     case = Case(program, seed)
     expected = case.jax_results()
@@ -1223,6 +1288,23 @@ def check(program: Program, seed: int, measured: dict | None = None) -> list[str
             problems.append(f"{name}: differs from JAX: {why}\n  {where}")
         if measured is not None:
             measure(got, want, tolerance[0], measured.setdefault(order, {}))
+    if not program.complex_active:
+        problems += _check_jitted(case, expected, where)
+    return problems
+
+
+def _check_jitted(case, expected, where) -> list[str]:
+    """The same derivatives, adlab's jitted, against JAX's eager ones (every value one buffer)."""
+    try:
+        jitted = case.jitted(list(expected))
+    except Exception as err:  # noqa: BLE001  (reported, with the program)
+        return [f"jit: raised {type(err).__name__}: {err}\n  {where}"]
+    problems = []
+    for name, want in expected.items():
+        tolerance = SECOND_ORDER if name == case.mode else FIRST_ORDER
+        why = compare(jitted[name], want, tolerance)
+        if why is not None:
+            problems.append(f"jit {name}: differs from JAX: {why}\n  {where}")
     return problems
 
 

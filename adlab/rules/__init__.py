@@ -147,6 +147,19 @@ def register(handler) -> None:
     HANDLERS[handler.name] = handler
 
 
+LIBRARY_LOOKUPS: list[Callable] = []
+"""Functions primitive -> handler or None, for primitives that a library (not JAX) defines
+with rules of its own; ``adlab.library`` registers its lookup here."""
+
+
+def _library_handler(prim):
+    for lookup in LIBRARY_LOOKUPS:
+        handler = lookup(prim)
+        if handler is not None:
+            return handler
+    return None
+
+
 def supported() -> frozenset[str]:
     """The names of every primitive adlab can differentiate."""
     return frozenset(HANDLERS)
@@ -181,7 +194,7 @@ def handler_for(eqn, active: bool, mode: str, call_site=None):
     """
     if not active:
         return None
-    handler = HANDLERS.get(eqn.primitive.name)
+    handler = _library_handler(eqn.primitive) or HANDLERS.get(eqn.primitive.name)
     if handler is None or not handler.transparent:
         name = eqn.primitive.name
         origin = f"the output of {described(name)} (from {where(eqn, call_site)})"
