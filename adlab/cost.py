@@ -26,6 +26,11 @@ Cost conventions used by `count`, per equation (n = elements of the output):
 - reductions (reduce_sum, reduce_max, argmax, cumsum, ...): 1 flop per input element. (XLA
   counts one fewer per reduced row, so the two differ by the number of outputs.)
 - structural ops (broadcast, reshape, transpose, slice, convert_element_type, ...): 0 flops.
+- the generic `reduce` (a computation of its own, e.g. adlab's derivative of `reduce_max`):
+  the computation's cost once per element of an operand.
+- `select_and_gather_add` / `select_and_scatter_add` (max pooling's derivative): 1 flop per
+  window element of every window (the comparison that selects), and for the scatter 1 more
+  per window (the addition).
 
 `.bytes` is the *unfused* memory traffic: for every equation, the bytes of its operands read
 plus the bytes of its results written, like XLA's "bytes accessed" before fusion. Structural ops
@@ -97,7 +102,7 @@ SUPPORTED = (
     | CALLS
     | LOOPS
     | set(COMPOSITE)
-    | {"dot_general"}
+    | {"dot_general", "reduce", "select_and_gather_add", "select_and_scatter_add"}
 )
 
 
@@ -284,6 +289,16 @@ def _rule(eqn: Any) -> tuple[int, int]:
         return _size(eqn.invars[0].aval), 0
     if name in STRUCTURAL:
         return 0, 0
+    if name == "reduce":
+        per = [_rule(e) for e in _open(eqn.params["jaxpr"]).eqns]
+        n_in = _size(eqn.invars[0].aval)
+        return n_in * sum(f for f, _ in per), n_in * sum(t for _, t in per)
+    if name in ("select_and_gather_add", "select_and_scatter_add"):
+        windows = _size(eqn.invars[0].aval)  # the tangent (gather: as large as its output)
+        if name == "select_and_gather_add":
+            windows = n_out
+        per = int(np.prod(eqn.params["window_dimensions"]))
+        return windows * per + (windows if name == "select_and_scatter_add" else 0), 0
     raise NotImplementedError(
         f"adlab.cost.count has no cost rule for primitive {name!r} "
         f"(in equation: {eqn}). Supported primitives: {', '.join(sorted(SUPPORTED))}."

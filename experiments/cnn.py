@@ -205,8 +205,8 @@ as an A/A control, and the eager ones in {p["eager_rounds"]} rounds of their own
 {table}
 
 "Under jit, adlab's gradient costs what JAX's does, with the same XLA FLOPs" {verdict}: the
-times within 5% (or the A/A distance where larger), the FLOPs within 1%. They are not
-identical: adlab's rules for pooling are its own (max pooling reads the window's maximum
-with strided slices where JAX uses `select_and_scatter_add`), so XLA compiles a slightly
-different program. Eager, adlab walks the jaxpr in Python on top of JAX's own dispatch of
+times within 5% (or the A/A distance where larger), the FLOPs within 1%. Max pooling is
+differentiated with JAX's own `select_and_scatter_add`, which picks each window's maximum
+inside one operation; the rest of the program comes from adlab's own rules, so XLA may
+compile a slightly different program. Eager, adlab walks the jaxpr in Python on top of JAX's own dispatch of
 every operation."""

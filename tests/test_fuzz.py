@@ -1,7 +1,8 @@
 """The fuzz campaign: 10,000 seeded random programs, each differentiated by adlab and by JAX.
 
 Not part of the default run (``-m "not fuzz"`` in pyproject.toml); run it with
-``python -m pytest -m fuzz`` (about 14 minutes on 2 cores). Program ``seed`` is
+``python -m pytest -m fuzz`` (about 2 hours on 2 cores: each program is checked eagerly and
+again compiled with jax.jit). Program ``seed`` is
 ``programs.random_program(seed)`` for seed in 0..9999, checked at the inputs drawn from
 the same seed, so a failure names the program and seed that reproduce it.
 """

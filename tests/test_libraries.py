@@ -37,6 +37,11 @@ def test_lineax_linear_solve_equals_jax(solver):
     assert_trees_close(adlab.hessian(f)(A, B), jax.hessian(f)(A, B), MODEL_SECOND_ORDER)
 
 
+def test_explain_says_a_library_rule_was_used():
+    table = str(adlab.explain(lambda b: solve_loss(A, b, lx.LU()), B).reverse_table())
+    assert "its library's own rules" in table
+
+
 def ode_loss(k, y0, adjoint=None):
     adjoint = adjoint or diffrax.RecursiveCheckpointAdjoint()
     term = diffrax.ODETerm(lambda t, y, args: -args * y + jnp.sin(y))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..rules import HANDLERS
 from ._code import BINARY, UNARY
 from ._record import Recording, Step
 
@@ -167,6 +168,8 @@ def _local(step: Step, i: int) -> str:
     words = LOCAL_WORDS.get(step.primitive)
     if words and i < len(words):
         return words[i]
+    if step.primitive not in HANDLERS:  # a library's primitive (adlab.library)
+        return "its library's own rules"
     return "its rule's VJP"
 
 

@@ -68,7 +68,7 @@ def _combine(op):
         (ma, ia, ca), (mb, ib, cb) = left, right
         m = op(ma, mb)
         a, b = lax.eq(ma, m), lax.eq(mb, m)
-        i = lax.select(lax.bitwise_and(a, b), lax.min(ia, ib), lax.select(a, ia, ib))
+        i = lax.select(a, lax.select(b, lax.min(ia, ib), ia), ib)
         return m, i, tied(a, b, lambda v: lax.full_like(v, 0))(ca, cb)
 
     return combine, first
