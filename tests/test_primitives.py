@@ -312,6 +312,13 @@ JIT_CASES = [
 ]
 
 
+# lu in float32 at this draw (a batch matrix of condition number 67): adlab's and JAX's vjps
+# are each about 8.5e-6 from the float64 result on values up to 8.8, in different entries,
+# so they differ from each other by up to 1.7e-5 (5.4e-5 relative); adlab jitted equals adlab
+# eager there bit for bit.
+JIT_TOLERANCE = {("lu", jnp.dtype(jnp.float32)): {jnp.dtype(jnp.float32): (2e-6, 4e-5)}}
+
+
 @pytest.mark.parametrize("row, shapes, dtype", JIT_CASES)
 def test_first_order_jitted(row, shapes, dtype):
     args, dirs, key = _inputs(row, shapes, dtype, 3)
@@ -331,7 +338,8 @@ def test_first_order_jitted(row, shapes, dtype):
         return jax.jit(run)(args, dirs, ct)
 
     ours, theirs = derivatives(adlab, row.fun), derivatives(jax, row.jax_fun)
-    assert_trees_close(ours, theirs, row.first_order)
+    tol = JIT_TOLERANCE.get((row.primitive, jnp.dtype(dtype)), row.first_order)
+    assert_trees_close(ours, theirs, tol)
 
 
 @pytest.mark.parametrize("row, shapes, dtype", CASES)
