@@ -208,5 +208,5 @@ as an A/A control, and the eager ones in {p["eager_rounds"]} rounds of their own
 times within 5% (or the A/A distance where larger), the FLOPs within 1%. Max pooling is
 differentiated with JAX's own `select_and_scatter_add`, which picks each window's maximum
 inside one operation; the rest of the program comes from adlab's own rules, so XLA may
-compile a slightly different program. Eager, adlab walks the jaxpr in Python on top of JAX's own dispatch of
-every operation."""
+compile a slightly different program. Eager, adlab walks the jaxpr in Python on top of
+JAX's own dispatch of every operation."""

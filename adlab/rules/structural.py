@@ -54,14 +54,15 @@ deflinear(
 def _combine(op):
     """The monoid on (value, payload, count): keeps the payloads of the winning value."""
 
-    def tied(a, b, zero):  # a's entry where its value won, plus b's where b's value won
+    def tied(a, b):  # a's entry where its value won, plus b's where b's value won
+        zero = lambda v: lax.full_like(v, 0)
         return lambda pa, pb: lax.add(lax.select(a, pa, zero(pa)), lax.select(b, pb, zero(pb)))
 
     def combine(left, right):
         (ma, pa, ca), (mb, pb, cb) = left, right
         m = op(ma, mb)
         a, b = lax.eq(ma, m), lax.eq(mb, m)
-        add = tied(a, b, lambda v: lax.full_like(v, 0))
+        add = tied(a, b)
         return m, add(pa, pb), add(ca, cb)
 
     def first(left, right):  # the payload is a position: the first of the winners
@@ -69,7 +70,7 @@ def _combine(op):
         m = op(ma, mb)
         a, b = lax.eq(ma, m), lax.eq(mb, m)
         i = lax.select(a, lax.select(b, lax.min(ia, ib), ia), ib)
-        return m, i, tied(a, b, lambda v: lax.full_like(v, 0))(ca, cb)
+        return m, i, tied(a, b)(ca, cb)
 
     return combine, first
 

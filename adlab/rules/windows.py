@@ -24,16 +24,6 @@ def _pad(x, config, value=0):
     return lax.pad(x, lax.full((), value, x.dtype), tuple(tuple(c) for c in config))
 
 
-def _unpad(ct, config, shape):
-    """The adjoint of :func:`_pad` (with zeros): the cotangent of the padded operand."""
-    ct = _pad(ct, [(max(-lo, 0), max(-hi, 0), 0) for lo, hi, _ in config])
-    starts = [max(lo, 0) for lo, _, _ in config]
-    limits = [
-        s + (n - 1) * (i + 1) + 1 if n else s for s, n, (_, _, i) in zip(starts, shape, config)
-    ]
-    return lax.slice(ct, starts, limits, [i + 1 for _, _, i in config])
-
-
 def _dilated(n, d):
     return 0 if n == 0 else 1 + d * (n - 1)
 
