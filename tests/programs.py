@@ -1109,6 +1109,13 @@ def programs_and_seeds(max_ops: int = MAX_OPS):
 #   needed was 1.4e-15 (1.4e-15 at rtol 1e-14 too).
 FIRST_ORDER = (4e-15, 3e-15)
 SECOND_ORDER = (1e-14, 5e-15)
+# adlab jitted against JAX eager: XLA reassociates sums and contracts multiply-adds, so the
+# compiled program rounds otherwise. Measured over fuzz seeds 0..749: first order, max
+# absolute 1.2e-14 on entries that cancel to 1e-15 (a BatchNorm over identical rows, seed
+# 236); second order, max absolute 1.5e-13 on values up to 9.9 (1.5e-14 relative, seed 251)
+# and 2.1e-14 on an entry of 0.022 (seed 211).
+JIT_FIRST_ORDER = (1e-14, 3e-14)
+JIT_SECOND_ORDER = (3e-14, 5e-14)
 
 
 def second_order_mode(program: Program, seed: int) -> str:
@@ -1301,7 +1308,7 @@ def _check_jitted(case, expected, where) -> list[str]:
         return [f"jit: raised {type(err).__name__}: {err}\n  {where}"]
     problems = []
     for name, want in expected.items():
-        tolerance = SECOND_ORDER if name == case.mode else FIRST_ORDER
+        tolerance = JIT_SECOND_ORDER if name == case.mode else JIT_FIRST_ORDER
         why = compare(jitted[name], want, tolerance)
         if why is not None:
             problems.append(f"jit {name}: differs from JAX: {why}\n  {where}")
