@@ -294,11 +294,11 @@ def _rule(eqn: Any) -> tuple[int, int]:
         n_in = _size(eqn.invars[0].aval)
         return n_in * sum(f for f, _ in per), n_in * sum(t for _, t in per)
     if name in ("select_and_gather_add", "select_and_scatter_add"):
-        windows = _size(eqn.invars[0].aval)  # the tangent (gather: as large as its output)
-        if name == "select_and_gather_add":
-            windows = n_out
         per = int(np.prod(eqn.params["window_dimensions"]))
-        return windows * per + (windows if name == "select_and_scatter_add" else 0), 0
+        if name == "select_and_gather_add":  # one window per output element
+            return n_out * per, 0
+        windows = _size(eqn.invars[0].aval)  # the source: one value per window
+        return windows * (per + 1), 0
     raise NotImplementedError(
         f"adlab.cost.count has no cost rule for primitive {name!r} "
         f"(in equation: {eqn}). Supported primitives: {', '.join(sorted(SUPPORTED))}."
