@@ -7,7 +7,13 @@ fixes for it:
 
 - ``jit``'s ``inline`` param became an enum (``jax.Inline``) in 0.11.0. adlab walks every
   ``jit`` inline whatever that param says (``calls.Jit`` accepts any value), so nothing here.
-- ``Jaxpr`` and ``ClosedJaxpr`` were merged in 0.11.1: ``closed.jaxpr`` still answers, but a
+- ``scan``'s ``num_consts`` and ``num_carry`` became the flat trees ``ft_in`` and ``ft_out``
+  in 0.11.0: ``SCAN_COUNT_PARAMS`` names them and ``scan_counts`` reads both forms.
+- A ``custom_vjp``'s bwd returns ``(cotangents, logs)`` since 0.11.0 (``defvjp_with_logs``);
+  ``bwd_cotangents`` drops the logs, as a plain ``f_vjp(ct)`` call in JAX does.
+- An open jaxpr reports no ``constvars`` since 0.11.1: its constants sit at the front of its
+  ``invars``. ``open_inputs`` pairs variables with values on every release.
+- ``Jaxpr`` and ``ClosedJaxpr`` were merged in 0.11.0: ``closed.jaxpr`` still answers, but a
   closed jaxpr is no longer rebuilt with ``ClosedJaxpr(jaxpr, consts)``. ``with_consts`` does it
   on every release, and ``with_eqns`` replaces its equations.
 - ``Zero``, ``SymbolicZero`` and ``summarize`` are imported from their public homes, which
@@ -17,12 +23,14 @@ fixes for it:
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import jax
 from jax._src.ad_checkpoint import remat_p
 
 # JAX's pooling derivatives have no public home; adlab's pooling rules emit them as JAX does.
+from jax._src.lax.control_flow.loops import _scan_impl
 from jax._src.lax.windowed_reductions import select_and_gather_add_p, select_and_scatter_add_p
 from jax.custom_derivatives import SymbolicZero
 from jax.extend.source_info_util import summarize
@@ -36,6 +44,7 @@ except ImportError:  # pragma: no cover - older layouts re-export it from shardi
     from jax._src.sharding_impls import UnspecifiedValue
 
 __all__ = [
+    "SCAN_COUNT_PARAMS",
     "SymbolicZero",
     "UnspecifiedValue",
     "Zero",
@@ -43,10 +52,54 @@ __all__ = [
     "cotangent_aval",
     "select_and_gather_add_p",
     "select_and_scatter_add_p",
+    "bwd_cotangents",
+    "open_inputs",
+    "scan_counts",
     "summarize",
     "with_consts",
     "with_eqns",
 ]
+
+
+# --- scan's counts: num_consts/num_carry (0.10), the flat trees ft_in/ft_out (0.11.0) -------
+
+_SCAN_FLAT_TREES = "ft_in" in inspect.signature(_scan_impl).parameters
+SCAN_COUNT_PARAMS = ("ft_in", "ft_out") if _SCAN_FLAT_TREES else ("num_consts", "num_carry")
+
+
+def scan_counts(params: dict) -> tuple[int, int]:
+    """(number of loop-invariant constants, number of carries) of a ``scan`` equation."""
+    if "ft_in" in params:  # JAX >= 0.11.0: leaves of (consts, carry, xs)
+        consts, carry, _ = params["ft_in"].unpack()
+        return len(consts), len(carry)
+    return params["num_consts"], params["num_carry"]
+
+
+# --- custom_vjp's bwd: cotangents (0.10), (cotangents, logs) (0.11.0) --------------------------
+
+_BWD_LOGS = hasattr(jax.custom_vjp, "defvjp_with_logs")
+
+
+def bwd_cotangents(result: Any) -> list:
+    """The input cotangents that a ``custom_vjp_call``'s bwd subfunction returned."""
+    if _BWD_LOGS:  # JAX >= 0.11.0: (cotangents, logs); the logs are dropped, as in jax.vjp
+        cts, _logs = result
+        return list(cts)
+    return list(result)
+
+
+# --- open jaxprs: constvars (0.10), constants at the front of invars (0.11.1) -------------------
+
+
+def open_inputs(jaxpr: Any, num_consts: int) -> tuple[list, list]:
+    """(constant variables, argument variables) of an open jaxpr given ``num_consts`` constants.
+
+    Since JAX 0.11.1 an open jaxpr may list no ``constvars`` and take its constants as its
+    leading ``invars``; they are split off here.
+    """
+    if num_consts and not jaxpr.constvars:
+        return list(jaxpr.invars[:num_consts]), list(jaxpr.invars[num_consts:])
+    return list(jaxpr.constvars), list(jaxpr.invars)
 
 
 def cotangent_aval(x: Any) -> Any:

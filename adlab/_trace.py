@@ -15,6 +15,8 @@ import jax.numpy as jnp
 from jax import tree_util
 from jax.extend.core import ClosedJaxpr, Literal
 
+from ._compat import open_inputs
+
 
 @dataclass(frozen=True)
 class Traced:
@@ -100,8 +102,9 @@ def bind(eqn, args) -> list:
 
 def eval_jaxpr(jaxpr, consts, *args) -> list:
     """Evaluates an (open) jaxpr on primal values, equation by equation."""
-    env = dict(zip(jaxpr.constvars, consts))
-    env.update(zip(jaxpr.invars, args))
+    constvars, invars = open_inputs(jaxpr, len(consts))
+    env = dict(zip(constvars, consts))
+    env.update(zip(invars, args))
     for eqn in jaxpr.eqns:
         env.update(zip(eqn.outvars, bind(eqn, [read(env, v) for v in eqn.invars])))
     return [read(env, v) for v in jaxpr.outvars]

@@ -23,7 +23,7 @@ import contextvars
 from jax import lax
 
 from . import forward, reverse
-from ._compat import SymbolicZero, UnspecifiedValue, Zero, cotangent_aval
+from ._compat import SymbolicZero, UnspecifiedValue, Zero, bwd_cotangents, cotangent_aval
 from ._dtypes import carries_derivative, zero_tangent
 from ._errors import where
 from ._trace import bind, eval_jaxpr
@@ -244,7 +244,7 @@ class CustomVjp(CallHandler):
                    for c, o in zip(cts, entry.outs)]  # fmt: skip
         else:
             cts = [zero_tangent(o) if c is None else c for c, o in zip(cts, entry.outs)]
-        cts_in = entry.extra.call_wrapped(*entry.saved, *cts)  # bwd(residuals, cotangents)
+        cts_in = bwd_cotangents(entry.extra.call_wrapped(*entry.saved, *cts))  # bwd(res, cts)
         return [None if isinstance(c, Zero | SymbolicZero) or not carries_derivative(c) else c
                 for c in cts_in]  # fmt: skip
 

@@ -33,7 +33,7 @@ import numpy as np
 from jax import lax
 
 from . import forward, reverse, staging
-from ._compat import checkpoint_name
+from ._compat import SCAN_COUNT_PARAMS, checkpoint_name, scan_counts
 from ._dtypes import carries_derivative, zero_tangent
 from ._errors import UnsupportedPrimitiveError, where
 from ._trace import bind, eval_jaxpr
@@ -186,11 +186,11 @@ def _share_slots(avals_per_branch):
 
 class Scan(_ControlHandler):
     name = "scan"
-    params = dict.fromkeys(("reverse", "length", "jaxpr", "num_consts", "num_carry", "unroll"), ANY)
+    params = dict.fromkeys(("reverse", "length", "jaxpr", "unroll", *SCAN_COUNT_PARAMS), ANY)
 
     @staticmethod
     def _parts(eqn, values):
-        nc, nk = eqn.params["num_consts"], eqn.params["num_carry"]
+        nc, nk = scan_counts(eqn.params)
         return values[:nc], values[nc : nc + nk], values[nc + nk :]
 
     @staticmethod
@@ -267,7 +267,7 @@ class Scan(_ControlHandler):
         p = entry.eqn.params
         split, stacked, carry_active = entry.extra
         consts, _, _ = self._parts(entry.eqn, entry.primals)
-        nc, nk = len(consts), p["num_carry"]
+        nc, nk = scan_counts(p)
         floats = split.differentiable
         cts = _zeros_where(entry.outs, cts, floats)
         carry_cts, ys_cts = cts[:nk], cts[nk:]

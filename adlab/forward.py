@@ -11,6 +11,7 @@ from __future__ import annotations
 from jax import tree_util
 
 from . import _checks, tape
+from ._compat import open_inputs
 from ._dtypes import zero_tangent
 from ._trace import bind, live_equations, read_pair, trace
 from .rules import check_not_poisoned, handler_for
@@ -29,8 +30,9 @@ def jvp_jaxpr(jaxpr, consts, primals, tangents, call_site=None):
     Returns:
       (outs, out_tangents), with ``None`` for zero output tangents.
     """
-    env = {v: (c, None) for v, c in zip(jaxpr.constvars, consts)}
-    env.update(zip(jaxpr.invars, zip(primals, tangents)))
+    constvars, invars = open_inputs(jaxpr, len(consts))
+    env = {v: (c, None) for v, c in zip(constvars, consts)}
+    env.update(zip(invars, zip(primals, tangents)))
 
     for eqn in live_equations(jaxpr):
         xs = [read_pair(env, v)[0] for v in eqn.invars]

@@ -23,6 +23,7 @@ from typing import Any
 
 from jax import lax
 
+from ._compat import open_inputs
 from ._dtypes import carries_derivative
 from ._trace import bind, live_equations, read_pair
 from .rules import handler_for
@@ -76,8 +77,9 @@ class Recorder:
         inner = self
         if call_site is not None and self.call_site is None:
             inner = Recorder(self.tape, 0, call_site, self._slots)
-        env = {v: (c, None) for v, c in zip(jaxpr.constvars, consts)}
-        env.update(zip(jaxpr.invars, zip(args, in_slots)))
+        constvars, invars = open_inputs(jaxpr, len(consts))
+        env = {v: (c, None) for v, c in zip(constvars, consts)}
+        env.update(zip(invars, zip(args, in_slots)))
         for eqn in live_equations(jaxpr):
             xs, x_slots = _unzip([read_pair(env, v) for v in eqn.invars], len(eqn.invars))
             active = any(s is not None for s in x_slots)

@@ -22,6 +22,7 @@ from jax.extend.core import Literal
 from .. import forward, tape
 from .._checks import cotangent as check_cotangent
 from .._checks import tangents as check_tangents
+from .._compat import open_inputs
 from .._dtypes import carries_derivative
 from .._errors import where
 from .._trace import bind, live_equations, trace
@@ -184,8 +185,9 @@ class _Recorder:
 
     # --- the forward sweep: values, tangents and the tape ---------------------------------
     def _walk(self, jaxpr, consts, in_names, depth, call_site) -> list[str]:
-        env = dict(zip(jaxpr.invars, in_names))
-        for v, c in zip(jaxpr.constvars, consts):
+        constvars, invars = open_inputs(jaxpr, len(consts))
+        env = dict(zip(invars, in_names))
+        for v, c in zip(constvars, consts):
             env[v] = self._add(f"c{next(self.counter)}", jnp.asarray(c), "const")
         for eqn in live_equations(jaxpr):
             names = [self._atom(env, v) for v in eqn.invars]

@@ -101,7 +101,7 @@ def _one_hot(indices, n, axis, dtype):
     return lax.convert_element_type(hits, dtype), shape
 
 
-def _top_k_jvp(tangents, outs, operand, *, k, axis):
+def _top_k_jvp(tangents, outs, operand, *, k, axis, is_stable=True):
     (t,) = tangents
     if t is None:
         return [None, None]
@@ -112,7 +112,7 @@ def _top_k_jvp(tangents, outs, operand, *, k, axis):
     return [lax.reduce_sum(lax.mul(spread, mask), (axis + 1,)), None]
 
 
-def _top_k_vjp(cts, outs, operand, *, needs, k, axis):
+def _top_k_vjp(cts, outs, operand, *, needs, k, axis, is_stable=True):
     ct = cts[0]
     if ct is None or not needs[0]:
         return [None]
@@ -122,4 +122,6 @@ def _top_k_vjp(cts, outs, operand, *, needs, k, axis):
     return [lax.reduce_sum(lax.mul(spread, mask), (axis,))]
 
 
-defmulti("top_k", _top_k_jvp, _top_k_vjp, params={"k": ANY, "axis": ANY})
+# is_stable (JAX 0.11.0) orders tied values; the rules follow the indices top_k returned, so
+# either order is differentiated exactly.
+defmulti("top_k", _top_k_jvp, _top_k_vjp, params={"k": ANY, "axis": ANY, "is_stable": ANY})

@@ -23,9 +23,10 @@ from jax import dtypes, lax
 from .._errors import UnsupportedPrimitiveError
 from . import ANY, UNSET, defelementwise, deflinear, defmulti, defzero, match_shape
 
-# tan, cbrt and exp2 carry an `accuracy` param. As for the transcendental functions of
-# elementwise.py, only the default (None) is accepted: a requested accuracy changes how the
-# value is computed, and adlab does not claim its derivative matches that computation.
+# tan, cbrt, exp2 (and erfc, since JAX 0.12) carry an `accuracy` param. As for the
+# transcendental functions of elementwise.py, only the default (None) is accepted: a requested
+# accuracy changes how the value is computed, and adlab does not claim its derivative
+# matches that computation.
 ANY_ACCURACY = {"accuracy": UNSET}
 
 
@@ -55,6 +56,7 @@ defelementwise(
     lambda g, out, x: lax.mul(
         _const(x, -2.0 / np.sqrt(np.pi)), lax.mul(g, lax.exp(lax.neg(lax.square(x))))
     ),
+    params=ANY_ACCURACY,  # erfc carries `accuracy` since JAX 0.12
 )
 # d erfinv x = sqrt(pi)/2 e^(erfinv(x)^2) dx
 defelementwise(
