@@ -53,12 +53,23 @@ __all__ = [
     "select_and_gather_add_p",
     "select_and_scatter_add_p",
     "bwd_cotangents",
+    "has_primitive",
     "open_inputs",
     "scan_counts",
     "summarize",
     "with_consts",
     "with_eqns",
 ]
+
+
+# --- primitives that only newer JAX has: log2 (0.11), one_minus_square (0.12) ----------------
+
+
+def has_primitive(name: str) -> bool:
+    """Whether the installed JAX defines the lax primitive ``name``; its rule is then registered."""
+    from jax._src.lax import lax as lax_internal
+
+    return hasattr(lax_internal, f"{name}_p")
 
 
 # --- scan's counts: num_consts/num_carry (0.10), the flat trees ft_in/ft_out (0.11.0) -------

@@ -214,9 +214,17 @@ CORE_ROWS = [
     Row("custom_vjp_call", _custom_vjp_fun(), [((4,), (4,))], modes=("vjp",)),
 ]
 
+# Primitives that only newer JAX has (log2 since 0.11, one_minus_square since 0.12): their rows
+# run where the installed JAX defines them; test_rows_of_newer_primitives says which are skipped.
+NEWER_ROWS = [
+    Row("log2", lambda x: lax.log2(x), UNARY, rand_positive),
+    Row("one_minus_square", lambda x: lax.one_minus_square(x), UNARY),
+]
+
 # The rows of the other rule families live beside their family's name, in tests/rows_*.py.
 ROWS = [
     *CORE_ROWS,
+    *[row for row in NEWER_ROWS if hasattr(lax, row.primitive)],
     *rows_special.ROWS,
     *rows_indexing.ROWS,
     *rows_cumulative.ROWS,
@@ -366,3 +374,12 @@ def test_second_order(row, shapes, dtype):
     # reverse over reverse: the same quantity's transpose, pulled back along dirs
     ours = adlab.vjp(ours_pulled, *args)[1](dirs)
     assert_trees_close(ours, jax.vjp(jax_pulled, *args)[1](dirs), tol)
+
+
+@pytest.mark.parametrize("row", NEWER_ROWS, ids=lambda row: row.primitive)
+def test_rows_of_newer_primitives(row):
+    """A newer primitive's row runs in the table where the installed JAX has the primitive."""
+    if not hasattr(lax, row.primitive):
+        pytest.skip(f"JAX {jax.__version__} has no {row.primitive} primitive; its row is not run")
+    assert row in ROWS
+    assert row.primitive in adlab.PRIMITIVES

@@ -7,8 +7,10 @@ inputs, and returns ``g`` times the partial derivative. Where JAX picks a value 
 of non-differentiability, these rules pick the same one.
 """
 
+import numpy as np
 from jax import lax
 
+from .._compat import has_primitive
 from . import ANY, UNSET, defelementwise, defwhole, defzero, match_shape
 
 # The transcendental primitives carry an `accuracy` param. The rules below compute their
@@ -118,6 +120,18 @@ defelementwise(
 )
 # d log x = dx / x ; d log(1 + x) = dx / (1 + x)
 defelementwise("log", lambda g, out, x, **_: lax.div(g, x), params=ACCURACY)
+# d log2 x = dx / (x ln 2); log2 is a primitive since JAX 0.11 (jnp.log2)
+if has_primitive("log2"):
+    defelementwise(
+        "log2",
+        lambda g, out, x, **_: lax.div(g, lax.mul(x, lax.full_like(x, np.log(2.0)))),
+        params=ACCURACY,
+    )
+# d (1 - x^2) = -2x dx; JAX 0.12's own tanh, asin, acos and atanh JVPs emit one_minus_square
+if has_primitive("one_minus_square"):
+    defelementwise(
+        "one_minus_square", lambda g, out, x: lax.mul(g, lax.mul(lax.full_like(x, -2.0), x))
+    )
 defelementwise("log1p", lambda g, out, x, **_: lax.div(g, lax.add(x, _ones(x))), params=ACCURACY)
 # d tanh x = (1 - tanh^2 x) dx = (1 + out)(1 - out) dx
 defelementwise(
