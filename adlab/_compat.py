@@ -102,13 +102,13 @@ def bwd_cotangents(result: Any) -> list:
 # --- open jaxprs: constvars (0.10), constants at the front of invars (0.11.1) -------------------
 
 
-def open_inputs(jaxpr: Any, num_consts: int) -> tuple[list, list]:
+def open_inputs(jaxpr: Any, num_consts: int, num_args: int) -> tuple[list, list]:
     """(constant variables, argument variables) of an open jaxpr given ``num_consts`` constants.
 
     Since JAX 0.11.1 an open jaxpr may list no ``constvars`` and take its constants as its
     leading ``invars``; they are split off here.
     """
-    if num_consts and not jaxpr.constvars:
+    if num_consts and not jaxpr.constvars and len(jaxpr.invars) == num_consts + num_args:
         return list(jaxpr.invars[:num_consts]), list(jaxpr.invars[num_consts:])
     return list(jaxpr.constvars), list(jaxpr.invars)
 

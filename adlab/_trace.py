@@ -102,7 +102,7 @@ def bind(eqn, args) -> list:
 
 def eval_jaxpr(jaxpr, consts, *args) -> list:
     """Evaluates an (open) jaxpr on primal values, equation by equation."""
-    constvars, invars = open_inputs(jaxpr, len(consts))
+    constvars, invars = open_inputs(jaxpr, len(consts), len(args))
     env = dict(zip(constvars, consts))
     env.update(zip(invars, args))
     for eqn in jaxpr.eqns:

@@ -30,7 +30,7 @@ def jvp_jaxpr(jaxpr, consts, primals, tangents, call_site=None):
     Returns:
       (outs, out_tangents), with ``None`` for zero output tangents.
     """
-    constvars, invars = open_inputs(jaxpr, len(consts))
+    constvars, invars = open_inputs(jaxpr, len(consts), len(primals))
     env = {v: (c, None) for v, c in zip(constvars, consts)}
     env.update(zip(invars, zip(primals, tangents)))
 

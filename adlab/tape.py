@@ -77,7 +77,7 @@ class Recorder:
         inner = self
         if call_site is not None and self.call_site is None:
             inner = Recorder(self.tape, 0, call_site, self._slots)
-        constvars, invars = open_inputs(jaxpr, len(consts))
+        constvars, invars = open_inputs(jaxpr, len(consts), len(args))
         env = {v: (c, None) for v, c in zip(constvars, consts)}
         env.update(zip(invars, zip(args, in_slots)))
         for eqn in live_equations(jaxpr):

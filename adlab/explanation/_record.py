@@ -185,7 +185,7 @@ class _Recorder:
 
     # --- the forward sweep: values, tangents and the tape ---------------------------------
     def _walk(self, jaxpr, consts, in_names, depth, call_site) -> list[str]:
-        constvars, invars = open_inputs(jaxpr, len(consts))
+        constvars, invars = open_inputs(jaxpr, len(consts), len(in_names))
         env = dict(zip(invars, in_names))
         for v, c in zip(constvars, consts):
             env[v] = self._add(f"c{next(self.counter)}", jnp.asarray(c), "const")
