@@ -12,7 +12,7 @@ fixes for it:
 - A ``custom_vjp``'s bwd returns ``(cotangents, logs)`` since 0.11.0 (``defvjp_with_logs``);
   ``bwd_cotangents`` drops the logs, as a plain ``f_vjp(ct)`` call in JAX does.
 - An open jaxpr reports no ``constvars`` since 0.11.1: its constants sit at the front of its
-  ``invars``. ``open_inputs`` pairs variables with values on every release.
+  ``invars``. ``open_inputs`` splits them off on every release.
 - ``Jaxpr`` and ``ClosedJaxpr`` were merged in 0.11.0: ``closed.jaxpr`` still answers, but a
   closed jaxpr is no longer rebuilt with ``ClosedJaxpr(jaxpr, consts)``. ``with_consts`` does it
   on every release, and ``with_eqns`` replaces its equations.
@@ -29,8 +29,10 @@ from typing import Any
 import jax
 from jax._src.ad_checkpoint import remat_p
 
-# JAX's pooling derivatives have no public home; adlab's pooling rules emit them as JAX does.
+# scan's implementation tells which form of its counts the installed JAX uses.
 from jax._src.lax.control_flow.loops import _scan_impl
+
+# JAX's pooling derivatives have no public home; adlab's pooling rules emit them as JAX does.
 from jax._src.lax.windowed_reductions import select_and_gather_add_p, select_and_scatter_add_p
 from jax.custom_derivatives import SymbolicZero
 from jax.extend.source_info_util import summarize
