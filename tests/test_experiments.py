@@ -288,7 +288,7 @@ def test_run_sweep_rejects_duplicate_points(tmp_path):
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("figures")
-    done = run_cli("all", "--quick", "--out", str(out), timeout=300)
+    done = run_cli("all", "--quick", "--out", str(out), timeout=1800)  # a loaded machine is slow, not wrong
     assert done.returncode == 0, done.stderr[-3000:]
     return out, done
 
@@ -422,7 +422,14 @@ def test_hvp_summary_is_computed_from_the_points(quick_run):
         assert s["verdicts"]["one_gradient"]["holds"] == (max(after.values()) <= hvp.ONE_GRADIENT)
     assert scaled(0.5)["verdicts"]["one_gradient"]["holds"]
     assert not scaled(3.0)["verdicts"]["one_gradient"]["holds"]
-    assert scaled(3.0)["verdicts"]["published"]["where"] == "above"
+    # Where the measured JAX ratio lies against the published band: factors chosen from this
+    # run's own ratio, so the check does not depend on how fast the machine was.
+    lo, hi = hvp.PUBLISHED["JAX jit"]
+    jax_ratio = data["summary"]["verdicts"]["one_gradient"]["measured"]["jax"]
+    for target, where in ((0.8 * lo, "below"), ((lo + hi) / 2, "in"), (1.2 * hi, "above")):
+        published = scaled(target / jax_ratio)["verdicts"]["published"]
+        assert published["measured"] == pytest.approx(target, rel=1e-12)
+        assert published["where"] == where
 
 
 def test_scaling_merge_command_merges_and_redraws(quick_run, tmp_path, capsys):
