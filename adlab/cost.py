@@ -21,6 +21,7 @@ Cost conventions used by `count`, per equation (n = elements of the output):
 - elementwise arithmetic, comparisons and `select_n`: 1 flop per output element.
   `integer_pow` with exponent y costs the multiplications of binary exponentiation
   (bit_length(|y|) - 1 squarings + popcount(|y|) - 1 products, +1 division when y < 0).
+  `polynomial` with coefficients c_0..c_N (JAX 0.12) costs Horner's 2N flops per element.
 - transcendentals (exp, log, tanh, logistic, sin, sqrt, rsqrt, pow, ...): 1 transcendental per
   output element and no flops; they are reported apart.
 - reductions (reduce_sum, reduce_max, argmax, cumsum, ...): 1 flop per input element. (XLA
@@ -71,7 +72,7 @@ ELEMENTWISE = _names(
     "shift_right_logical population_count clz conj real imag complex mulhi"
 )
 TRANSCENDENTAL = _names(
-    "exp exp2 log log1p expm1 tanh logistic sin cos tan asin acos atan atan2 sinh cosh asinh "
+    "exp exp2 log log2 log1p expm1 tanh logistic sin cos tan asin acos atan atan2 sinh cosh asinh "
     "acosh atanh sqrt rsqrt cbrt pow erf erfc erf_inv lgamma digamma"
 )
 REDUCTION = _names(
@@ -102,7 +103,7 @@ SUPPORTED = (
     | CALLS
     | LOOPS
     | set(COMPOSITE)
-    | {"dot_general", "reduce", "select_and_gather_add", "select_and_scatter_add"}
+    | {"dot_general", "polynomial", "reduce", "select_and_gather_add", "select_and_scatter_add"}
 )
 
 
@@ -283,6 +284,8 @@ def _rule(eqn: Any) -> tuple[int, int]:
         return n_out, 0
     if name in COMPOSITE:
         return COMPOSITE[name] * n_out, 0
+    if name == "polynomial":  # Horner's rule: a multiply and an add per coefficient after c_0
+        return 2 * (len(eqn.invars) - 2) * n_out, 0
     if name in TRANSCENDENTAL:
         return 0, n_out
     if name in REDUCTION:

@@ -288,7 +288,8 @@ def test_run_sweep_rejects_duplicate_points(tmp_path):
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("figures")
-    done = run_cli("all", "--quick", "--out", str(out), timeout=1800)  # a loaded machine is slow, not wrong
+    # A loaded machine is slow, not wrong: the run gets half an hour.
+    done = run_cli("all", "--quick", "--out", str(out), timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
     return out, done
 

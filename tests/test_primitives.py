@@ -214,11 +214,25 @@ CORE_ROWS = [
     Row("custom_vjp_call", _custom_vjp_fun(), [((4,), (4,))], modes=("vjp",)),
 ]
 
-# Primitives that only newer JAX has (log2 since 0.11, one_minus_square since 0.12): their rows
-# run where the installed JAX defines them; test_rows_of_newer_primitives says which are skipped.
+# Primitives that only newer JAX has (log2 and one_minus_square since 0.11, polynomial since
+# 0.12): their rows run where the installed JAX defines them; test_rows_of_newer_primitives says
+# which are skipped.
 NEWER_ROWS = [
     Row("log2", lambda x: lax.log2(x), UNARY, rand_positive),
     Row("one_minus_square", lambda x: lax.one_minus_square(x), UNARY),
+    # every operand broadcast against the others; a constant coefficient among them
+    Row(
+        "polynomial",
+        lambda x, c1, c2: lax.polynomial(x, [0.5, c1, c2]),
+        [((3, 1), (1, 4), (3, 4)), ((4,), (4,), (4,))],
+    ),
+    # past the unroll threshold JAX lowers Horner's rule to a scan; the value is the same
+    Row(
+        "polynomial",
+        lambda x, c: lax.polynomial(x, [c, 1.0, c, -2.0, c], unroll=2),
+        [((4,), (4,))],
+        id="scan-lowered",
+    ),
 ]
 
 # The rows of the other rule families live beside their family's name, in tests/rows_*.py.
@@ -376,7 +390,7 @@ def test_second_order(row, shapes, dtype):
     assert_trees_close(ours, jax.vjp(jax_pulled, *args)[1](dirs), tol)
 
 
-@pytest.mark.parametrize("row", NEWER_ROWS, ids=lambda row: row.primitive)
+@pytest.mark.parametrize("row", NEWER_ROWS, ids=lambda row: row.id or row.primitive)
 def test_rows_of_newer_primitives(row):
     """A newer primitive's row runs in the table where the installed JAX has the primitive."""
     if not hasattr(lax, row.primitive):

@@ -276,10 +276,14 @@ HANDLED = {
     "reduce_prod": {"axes"},
     **dict.fromkeys(["reduce_window_sum", "reduce_window_max", "reduce_window_min"], WINDOW),
     "top_k": {"k", "axis", "is_stable"},
-    # Primitives that only newer JAX has (log2: 0.11, one_minus_square: 0.12).
+    # Primitives that only newer JAX has (log2, one_minus_square: 0.11; polynomial: 0.12).
     **{
         n: p
-        for n, p in {"log2": {"accuracy"}, "one_minus_square": set()}.items()
+        for n, p in {
+            "log2": {"accuracy"},
+            "one_minus_square": set(),
+            "polynomial": {"unroll"},
+        }.items()
         if hasattr(lax, n)
     },
     "pad": {"padding_config"},

@@ -11,7 +11,7 @@ import numpy as np
 from jax import lax
 
 from .._compat import has_primitive
-from . import ANY, UNSET, defelementwise, defwhole, defzero, match_shape
+from . import ANY, UNSET, defelementwise, defwhole, defzero, match_shape, unbroadcast
 
 # The transcendental primitives carry an `accuracy` param. The rules below compute their
 # derivatives at the default accuracy, so only the default (None) is handled.
@@ -127,7 +127,8 @@ if has_primitive("log2"):
         lambda g, out, x, **_: lax.div(g, lax.mul(x, lax.full_like(x, np.log(2.0)))),
         params=ACCURACY,
     )
-# d (1 - x^2) = -2x dx; JAX 0.12's own tanh, asin, acos and atanh JVPs emit one_minus_square
+# d (1 - x^2) = -2x dx; since JAX 0.11 its own tanh, asin, acos and atanh JVPs emit
+# one_minus_square
 if has_primitive("one_minus_square"):
     defelementwise(
         "one_minus_square", lambda g, out, x: lax.mul(g, lax.mul(lax.full_like(x, -2.0), x))
@@ -237,3 +238,46 @@ defwhole(
 # --- Zero derivative -------------------------------------------------------------------------
 
 defzero("eq", "ne", "lt", "le", "gt", "ge", "is_finite", "sign", "stop_gradient")
+
+
+# --- Polynomials (JAX 0.12) --------------------------------------------------------------------
+
+# p = polynomial(x, c_0, ..., c_N) = sum_k c_k x^k, evaluated by Horner's rule; every operand
+# broadcasts against the others (jnp.polyval and JAX's own erf, erfc and random.gamma emit it).
+#   dp = p'(x) dx + sum_k x^k dc_k,  p'(x) = polynomial(x, 1 c_1, 2 c_2, ..., N c_N).
+# Both terms are polynomials again, so higher orders use this rule too. `unroll` only chooses
+# how the Horner loop is lowered, never its value, and is passed on.
+
+
+def _derivative(x, coeffs, unroll):
+    scaled = [lax.mul(lax.full_like(c, k), c) for k, c in enumerate(coeffs[1:], 1)]
+    return lax.polynomial(x, scaled, unroll=unroll)
+
+
+def _polynomial_jvp(tangents, out, x, *coeffs, unroll=None):
+    x_dot, *c_dots = tangents
+    total = None
+    if x_dot is not None:
+        total = lax.mul(match_shape(x_dot, out), match_shape(_derivative(x, coeffs, unroll), out))
+    if any(d is not None for d in c_dots):
+        filled = [_zeros(c) if d is None else d for c, d in zip(coeffs, c_dots)]
+        term = match_shape(lax.polynomial(match_shape(x, out), filled, unroll=unroll), out)
+        total = term if total is None else lax.add(total, term)
+    return total
+
+
+def _polynomial_vjp(ct, out, x, *coeffs, needs, unroll=None):
+    x_ct = None
+    if needs[0]:
+        x_ct = unbroadcast(lax.mul(ct, match_shape(_derivative(x, coeffs, unroll), out)), x)
+    c_cts, power = [], ct  # ct * x^k, k = 0, 1, ...
+    x_out = match_shape(x, out)
+    for k, (c, need) in enumerate(zip(coeffs, needs[1:])):
+        c_cts.append(unbroadcast(power, c) if need else None)
+        if any(needs[k + 2 :]):
+            power = lax.mul(power, x_out)
+    return [x_ct, *c_cts]
+
+
+if has_primitive("polynomial"):
+    defwhole("polynomial", _polynomial_jvp, _polynomial_vjp, params={"unroll": ANY})

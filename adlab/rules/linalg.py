@@ -158,6 +158,11 @@ defwhole(
 # Murray 2016, eq. 10: dL = L Phi(L^-1 dA L^-T), where Phi takes the lower triangle and halves
 # the diagonal. Its adjoint (Phi is its own): A_bar = L^-T Phi(L^T L_bar) L^-1. The primitive
 # leaves the input's values above the diagonal; L is its lower triangle, as in JAX.
+# The primitive reads only the input's lower triangle (LAPACK's potrf), so its derivative is the
+# formula above applied to the symmetric matrix that triangle stands for,
+# S(dA) = tril(dA) + tril(dA, -1)^T, with adjoint S^T(M) = tril(M) + tril(M^T, -1). JAX does the
+# same since 0.11; JAX 0.10 used dA itself, which differs only for a tangent that is not
+# symmetric (never through jnp.linalg.cholesky, which symmetrizes its input first).
 
 
 def _eye_like(x):
@@ -182,6 +187,7 @@ def _lower_solve(chol, x, *, left_side, transpose_a):
 
 def _cholesky_jvp(a_dot, out, a):
     chol = _triangle(out, lower=True)
+    a_dot = lax.add(_triangle(a_dot, lower=True), _mT(_triangle(a_dot, lower=True, strict=True)))
     inner = _lower_solve(chol, _lower_solve(chol, a_dot, left_side=False, transpose_a=True),
                          left_side=True, transpose_a=False)  # fmt: skip
     return _matmul(chol, _phi(inner))
@@ -190,8 +196,9 @@ def _cholesky_jvp(a_dot, out, a):
 def _cholesky_vjp(ct, out, a):
     chol = _triangle(out, lower=True)
     p = _phi(_matmul(_mT(chol), ct))
-    return _lower_solve(chol, _lower_solve(chol, p, left_side=True, transpose_a=True),
-                        left_side=False, transpose_a=False)  # fmt: skip
+    m = _lower_solve(chol, _lower_solve(chol, p, left_side=True, transpose_a=True),
+                     left_side=False, transpose_a=False)  # fmt: skip
+    return lax.add(_triangle(m, lower=True), _triangle(_mT(m), lower=True, strict=True))
 
 
 defrule("cholesky", (_cholesky_jvp,), (_cholesky_vjp,))
