@@ -34,6 +34,9 @@ from jax._src.lax.control_flow.loops import _scan_impl
 
 # JAX's pooling derivatives have no public home; adlab's pooling rules emit them as JAX does.
 from jax._src.lax.windowed_reductions import select_and_gather_add_p, select_and_scatter_add_p
+
+# A mutable reference's type (jax.new_ref) has no public home.
+from jax._src.state.types import AbstractRef
 from jax.custom_derivatives import SymbolicZero
 from jax.extend.source_info_util import summarize
 from jax.interpreters.ad import Zero
@@ -46,6 +49,7 @@ except ImportError:  # pragma: no cover - older layouts re-export it from shardi
     from jax._src.sharding_impls import UnspecifiedValue
 
 __all__ = [
+    "EXPERIMENTAL_FLAGS",
     "SCAN_COUNT_PARAMS",
     "SymbolicZero",
     "UnspecifiedValue",
@@ -55,7 +59,9 @@ __all__ = [
     "select_and_gather_add_p",
     "select_and_scatter_add_p",
     "bwd_cotangents",
+    "experimental_flags_on",
     "has_primitive",
+    "is_reference",
     "open_inputs",
     "scan_counts",
     "summarize",
@@ -64,7 +70,28 @@ __all__ = [
 ]
 
 
-# --- primitives that only newer JAX has: log2 (0.11), one_minus_square (0.12) ----------------
+# --- mutable references (jax.new_ref), in every release --------------------------------------
+
+
+def is_reference(aval: Any) -> bool:
+    """Whether a jaxpr variable's type is a mutable reference (``Ref{f32[3]}``)."""
+    return isinstance(aval, AbstractRef)
+
+
+# --- experimental forms of scan, checkpoint, custom_vjp and custom_jvp (off by default) --------
+# With these options on, JAX emits `Scan3` over mutable references and `call_hi_primitive` in
+# place of scan, remat2, custom_vjp_call and custom_jvp_call. JAX 0.10 has the first three,
+# 0.11 all four. adlab reads the default forms.
+
+EXPERIMENTAL_FLAGS = ("jax_scan3", "jax_remat3", "jax_custom_vjp3", "jax_custom_jvp3")
+
+
+def experimental_flags_on() -> list[str]:
+    """Those of the experimental options that the installed JAX has and that are on."""
+    return [flag for flag in EXPERIMENTAL_FLAGS if jax.config.values.get(flag, False)]
+
+
+# --- primitives that only newer JAX has: log2, one_minus_square (0.11), polynomial (0.12) -----
 
 
 def has_primitive(name: str) -> bool:

@@ -130,7 +130,41 @@ EMITTED_BY = {
     "optimization_barrier": "lax.optimization_barrier, and the recomputation of a "
     "jax.checkpoint segment",
     "io_callback": "jax.experimental.io_callback",
+    "call_hi_primitive": "jax.checkpoint, jax.custom_vjp or jax.custom_jvp in the experimental "
+    "form that JAX's jax_remat3, jax_custom_vjp3 and jax_custom_jvp3 options select",
+    "new_ref": "jax.new_ref, and lax.scan under JAX's experimental jax_scan3 option",
+    "get": "reading a mutable reference: x_ref[...]",
+    "swap": "writing a mutable reference: x_ref[...] = y",
+    "addupdate": "adding into a mutable reference: x_ref[...] += y",
 }
+
+
+def experimental_hint() -> str:
+    """What to do about JAX's experimental options, where one is on (else empty)."""
+    from ._compat import experimental_flags_on
+
+    flags = experimental_flags_on()
+    if not flags:
+        return ""
+    off = "; ".join(f"jax.config.update('{flag}', False)" for flag in flags)
+    return (
+        f" JAX's experimental option {', '.join(flags)} is on: with it JAX emits forms of "
+        "scan, jax.checkpoint, jax.custom_vjp and jax.custom_jvp that adlab does not read. "
+        f"Turn it off for adlab: {off}."
+    )
+
+
+def references_refused(eqn, call_site=None) -> UnsupportedPrimitiveError:
+    """The error for a jaxpr that reads or writes a mutable reference."""
+    name = eqn.primitive.name
+    return UnsupportedPrimitiveError(
+        f"adlab cannot differentiate a program with mutable references: {described(name)}, "
+        f"from {where(eqn, call_site)}, works on a Ref. adlab's interpreters follow values "
+        "from equation to equation, and a write through a reference is not a value they "
+        "would see, so rather than miss it adlab refuses the program. Write it with values "
+        "instead (x = x.at[idx].set(y) for x_ref[idx] = y)." + experimental_hint(),
+        name,
+    )
 
 
 def described(name: str) -> str:

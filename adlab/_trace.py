@@ -15,7 +15,8 @@ import jax.numpy as jnp
 from jax import tree_util
 from jax.extend.core import ClosedJaxpr, Literal
 
-from ._compat import open_inputs
+from ._compat import is_reference, open_inputs
+from ._errors import references_refused
 
 
 @dataclass(frozen=True)
@@ -73,10 +74,16 @@ def live_equations(jaxpr) -> list:
 
     The interpreters skip the rest: no primal or derivative work is spent on values that
     nothing uses, as XLA would also drop them.
+
+    Raises:
+      UnsupportedPrimitiveError: an equation reads or writes a mutable reference, live or
+        not (a write through a reference is invisible to the value flow followed here).
     """
     live = {v for v in jaxpr.outvars if not isinstance(v, Literal)}
     kept = []
     for eqn in reversed(jaxpr.eqns):
+        if any(is_reference(v.aval) for v in (*eqn.invars, *eqn.outvars)):
+            raise references_refused(eqn)
         if eqn.effects or any(v in live for v in eqn.outvars):
             kept.append(eqn)
             live.update(v for v in eqn.invars if not isinstance(v, Literal))

@@ -415,6 +415,69 @@ def test_a_param_is_not_checked_where_no_derivative_flows():
     assert_trees_close(adlab.grad(lambda x: jnp.sum(x * c))(X), c)
 
 
+# --- Mutable references and JAX's experimental forms: refused, never followed halfway --------
+
+
+def _write_through_a_reference(x):
+    # The derivative reaches the loss only through a write into a Ref, inside a jit whose own
+    # outputs nothing uses.
+    ref = jax.new_ref(jnp.zeros_like(x))
+
+    def write(ref, x):
+        ref[...] = jnp.sin(x)
+
+    jax.jit(write)(ref, x)
+    return jnp.sum(ref[...] ** 2)
+
+
+def test_a_program_with_a_mutable_reference_is_refused():
+    assert float(jnp.max(jnp.abs(jax.grad(_write_through_a_reference)(X)))) > 0.1
+    for run in (
+        lambda: adlab.grad(_write_through_a_reference)(X),
+        lambda: adlab.jvp(_write_through_a_reference, (X,), (V,)),
+        lambda: adlab.explain(_write_through_a_reference, X),
+    ):
+        with pytest.raises(adlab.UnsupportedPrimitiveError, match="mutable references.*x_ref"):
+            run()
+
+
+@jax.custom_vjp
+def _own_sin(x):
+    return jnp.sin(x)
+
+
+_own_sin.defvjp(lambda x: (jnp.sin(x), jnp.cos(x)), lambda cos, g: (g * cos,))
+
+# JAX's options that switch a construct to an experimental form, and a program using it.
+EXPERIMENTAL = {
+    "jax_scan3": lambda x: jnp.sum(lax.scan(lambda c, xi: (c * jnp.sin(xi) + xi, c), 1.0, x)[0]),
+    "jax_remat3": lambda x: jnp.sum(jax.checkpoint(lambda y: jnp.sin(y) * y)(x)),
+    "jax_custom_vjp3": lambda x: jnp.sum(_own_sin(x) ** 2),
+    "jax_custom_jvp3": lambda x: jnp.sum(jax.nn.relu(x - 0.5) ** 2 + jax.nn.softplus(x)),
+}
+
+
+@pytest.mark.parametrize("flag", list(EXPERIMENTAL))
+def test_experimental_forms_give_jaxs_derivative_or_name_the_option(flag):
+    if flag not in jax.config.values:
+        pytest.skip(f"JAX {jax.__version__} has no {flag} option")
+    fun = EXPERIMENTAL[flag]
+    runs = [(lambda: adlab.grad(fun)(X), jax.grad(fun)(X))]  # JAX's with the option off
+    if flag != "jax_custom_vjp3":  # a custom_vjp function has no forward mode
+        runs.append((lambda: adlab.jvp(fun, (X,), (V,)), jax.jvp(fun, (X,), (V,))))
+    jax.config.update(flag, True)
+    try:
+        for run, want in runs:
+            try:
+                got = run()
+            except adlab.UnsupportedPrimitiveError as e:
+                assert f"jax.config.update('{flag}', False)" in str(e)
+            else:
+                assert_trees_close(got, want)
+    finally:
+        jax.config.update(flag, False)
+
+
 # --- The shape of the code ------------------------------------------------------------------
 
 

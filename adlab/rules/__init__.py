@@ -45,7 +45,13 @@ from typing import Any
 from jax import lax
 
 from .._dtypes import carries_derivative
-from .._errors import UnsupportedParamError, UnsupportedPrimitiveError, described, where
+from .._errors import (
+    UnsupportedParamError,
+    UnsupportedPrimitiveError,
+    described,
+    experimental_hint,
+    where,
+)
 from .._trace import bind
 
 ANY = lambda value: True  # noqa: E731  (every value of this param is handled)
@@ -174,7 +180,7 @@ def unsupported(eqn, mode: str, call_site=None) -> UnsupportedPrimitiveError:
         "adlab.PRIMITIVES (the README's table 'The primitive set' says what each covers). "
         "Rewrite that part with supported operations, keep it off the differentiated path "
         "(its inputs constant or behind lax.stop_gradient), or wrap it in jax.custom_jvp / "
-        "jax.custom_vjp to give it a rule.",
+        "jax.custom_vjp to give it a rule." + experimental_hint(),
         name,
     )
 
