@@ -14,7 +14,7 @@ from pathlib import Path
 
 import adlab  # noqa: F401  (registers every handler)
 from adlab._compat import checkpoint_name
-from adlab.rules import FAMILIES, HANDLERS
+from adlab.rules import FAMILIES, HANDLERS, NEWER
 from experiments import _common
 
 _CALL_NOTES = {  # (JVP, VJP)
@@ -58,10 +58,14 @@ def primitive_table() -> str:
     families += ["conv", "sorting", "linalg", "zero derivative", "calls"]
     order = {family: i for i, family in enumerate(families)}
     groups: dict[tuple, list[str]] = {}
-    for name, handler in sorted(HANDLERS.items()):
+    # The same table on every JAX release: the rules of primitives that only newer releases
+    # have are listed with the release, whether or not the installed JAX has them.
+    rules = {**HANDLERS, **{name: rule for name, (_, rule) in NEWER.items()}}
+    for name, handler in sorted(rules.items()):
         family = _family(name, handler)
         jvp, vjp = _CALL_NOTES[name] if family == "calls" else _KINDS[handler.kind]
-        groups.setdefault((order[family], family, jvp, vjp), []).append(f"`{name}`")
+        label = f"`{name}` (JAX {NEWER[name][0]}+)" if name in NEWER else f"`{name}`"
+        groups.setdefault((order[family], family, jvp, vjp), []).append(label)
     lines = ["| family | primitives | JVP rule | VJP rule |", "|---|---|---|---|"]
     for (_, family, jvp, vjp), names in sorted(groups.items()):
         lines.append(f"| {family} | {', '.join(names)} | {jvp} | {vjp} |")

@@ -134,7 +134,13 @@ def test_second_order_equals_jax(name, mode):
     v = _direction(params)
     (ours,) = adlab.hvp(fun, (params,), (v,), mode=mode)
     expected = jax.jvp(jax.grad(fun), (params,), (v,))[1]
-    assert_trees_close(ours, expected, MODEL_SECOND_ORDER)
+    # Entries that cancel carry the absolute error of the largest ones, in JAX too: JAX's own
+    # fwd-over-rev and rev-over-rev differ by up to 8.9e-16 of the largest entry (the Elman RNN,
+    # values up to 10, on JAX 0.10.2; 4.4e-16 on 0.12). adlab's worst entry beyond the relative
+    # tolerance is off by 1.5e-16 of it (Elman, rev-over-rev, JAX 0.12: 1.5e-15 on 0.038).
+    scale = max(float(jnp.max(jnp.abs(e))) for e in jax.tree.leaves(expected))
+    tol = {**MODEL_SECOND_ORDER, jnp.dtype("float64"): (1e-14, 2e-16 * scale)}
+    assert_trees_close(ours, expected, tol)
 
 
 def test_jit_of_adlab_gradients():

@@ -44,6 +44,7 @@ from typing import Any
 
 from jax import lax
 
+from .._compat import has_primitive
 from .._dtypes import carries_derivative
 from .._errors import (
     UnsupportedParamError,
@@ -151,6 +152,20 @@ def check_params(name: str, accepted: Mapping, eqn, call_site=None) -> None:
 def register(handler) -> None:
     """Adds a rule or a call handler to the set."""
     HANDLERS[handler.name] = handler
+
+
+NEWER: dict[str, tuple[str, Any]] = {}
+"""Rules for primitives that only newer JAX releases have: name -> (the release that added
+the primitive, its rule). The rule is in HANDLERS where the installed JAX has the primitive."""
+
+
+def since(release: str, *names: str) -> None:
+    """Marks the rules just registered for ``names`` as rules of primitives added in ``release``,
+    and takes them out of the set where the installed JAX does not have them."""
+    for name in names:
+        NEWER[name] = (release, HANDLERS[name])
+        if not has_primitive(name):
+            del HANDLERS[name]
 
 
 LIBRARY_LOOKUPS: list[Callable] = []
@@ -335,6 +350,6 @@ FAMILIES: dict[str, str] = {}
 """Primitive name -> the family module its rule is written in."""
 
 for _family in ("elementwise", "structural", "linalg", *EXTRA_FAMILIES):
-    _before = set(HANDLERS)
+    _before = set(HANDLERS) | set(NEWER)
     importlib.import_module(f"{__name__}.{_family}")
-    FAMILIES.update(dict.fromkeys(set(HANDLERS) - _before, _family))
+    FAMILIES.update(dict.fromkeys((set(HANDLERS) | set(NEWER)) - _before, _family))

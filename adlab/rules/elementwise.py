@@ -10,8 +10,16 @@ of non-differentiability, these rules pick the same one.
 import numpy as np
 from jax import lax
 
-from .._compat import has_primitive
-from . import ANY, UNSET, defelementwise, defwhole, defzero, match_shape, unbroadcast
+from . import (
+    ANY,
+    UNSET,
+    defelementwise,
+    defwhole,
+    defzero,
+    match_shape,
+    since,
+    unbroadcast,
+)
 
 # The transcendental primitives carry an `accuracy` param. The rules below compute their
 # derivatives at the default accuracy, so only the default (None) is handled.
@@ -121,18 +129,14 @@ defelementwise(
 # d log x = dx / x ; d log(1 + x) = dx / (1 + x)
 defelementwise("log", lambda g, out, x, **_: lax.div(g, x), params=ACCURACY)
 # d log2 x = dx / (x ln 2); log2 is a primitive since JAX 0.11 (jnp.log2)
-if has_primitive("log2"):
-    defelementwise(
-        "log2",
-        lambda g, out, x, **_: lax.div(g, lax.mul(x, lax.full_like(x, np.log(2.0)))),
-        params=ACCURACY,
-    )
-# d (1 - x^2) = -2x dx; since JAX 0.11 its own tanh, asin, acos and atanh JVPs emit
-# one_minus_square
-if has_primitive("one_minus_square"):
-    defelementwise(
-        "one_minus_square", lambda g, out, x: lax.mul(g, lax.mul(lax.full_like(x, -2.0), x))
-    )
+defelementwise(
+    "log2",
+    lambda g, out, x, **_: lax.div(g, lax.mul(x, lax.full_like(x, np.log(2.0)))),
+    params=ACCURACY,
+)
+# d (1 - x^2) = -2x dx; since JAX 0.11 its own asin, acos and atanh JVPs emit one_minus_square
+defelementwise("one_minus_square", lambda g, out, x: lax.mul(g, lax.mul(lax.full_like(x, -2.0), x)))
+since("0.11", "log2", "one_minus_square")
 defelementwise("log1p", lambda g, out, x, **_: lax.div(g, lax.add(x, _ones(x))), params=ACCURACY)
 # d tanh x = (1 - tanh^2 x) dx = (1 + out)(1 - out) dx
 defelementwise(
@@ -279,5 +283,5 @@ def _polynomial_vjp(ct, out, x, *coeffs, needs, unroll=None):
     return [x_ct, *c_cts]
 
 
-if has_primitive("polynomial"):
-    defwhole("polynomial", _polynomial_jvp, _polynomial_vjp, params={"unroll": ANY})
+defwhole("polynomial", _polynomial_jvp, _polynomial_vjp, params={"unroll": ANY})
+since("0.12", "polynomial")
