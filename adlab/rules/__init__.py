@@ -254,7 +254,8 @@ def check_not_poisoned(x_dots) -> None:
 # ---------------------------------------------------------------------------------------
 
 
-def _sum_terms(terms, out):
+def sum_terms(terms, out):
+    """The sum of tangent terms, each broadcast to ``out``'s shape; ``None`` where none."""
     total = None
     for term in terms:
         term = match_shape(term, out)
@@ -270,7 +271,7 @@ def _jvp_from(partials):
             for rule, x_dot in zip(partials, tangents)
             if rule is not None and x_dot is not None
         )
-        return _sum_terms(terms, out)
+        return sum_terms(terms, out)
 
     return jvp
 

@@ -18,6 +18,7 @@ from . import (
     defzero,
     match_shape,
     since,
+    sum_terms,
     unbroadcast,
 )
 
@@ -260,14 +261,15 @@ def _derivative(x, coeffs, unroll):
 
 def _polynomial_jvp(tangents, out, x, *coeffs, unroll=None):
     x_dot, *c_dots = tangents
-    total = None
+    terms = []
     if x_dot is not None:
-        total = lax.mul(match_shape(x_dot, out), match_shape(_derivative(x, coeffs, unroll), out))
+        terms.append(
+            lax.mul(match_shape(x_dot, out), match_shape(_derivative(x, coeffs, unroll), out))
+        )
     if any(d is not None for d in c_dots):
         filled = [_zeros(c) if d is None else d for c, d in zip(coeffs, c_dots)]
-        term = match_shape(lax.polynomial(match_shape(x, out), filled, unroll=unroll), out)
-        total = term if total is None else lax.add(total, term)
-    return total
+        terms.append(lax.polynomial(match_shape(x, out), filled, unroll=unroll))
+    return sum_terms(terms, out)
 
 
 def _polynomial_vjp(ct, out, x, *coeffs, needs, unroll=None):
