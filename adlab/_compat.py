@@ -16,6 +16,10 @@ fixes for it:
 - ``Jaxpr`` and ``ClosedJaxpr`` were merged in 0.11.0: ``closed.jaxpr`` still answers, but a
   closed jaxpr is no longer rebuilt with ``ClosedJaxpr(jaxpr, consts)``. ``with_consts`` does it
   on every release, and ``with_eqns`` replaces its equations.
+- ``gather`` and the ``scatter`` family carry ``out_sharding`` since 0.12.1. Like every other
+  primitive's sharding param it is accepted only at its default, ``None`` (the rules' own
+  ``params``), so nothing here. ``dot_general``, ``reduce_sum`` and ``reduce_max`` may carry
+  0.12.1's ``reduction_order``, which no rule accepts: adlab refuses it.
 - ``Zero``, ``SymbolicZero`` and ``summarize`` are imported from their public homes, which
   exist in 0.10 and 0.11; ``UnspecifiedValue`` has none, so it is found where each release keeps
   it. ``jax.checkpoint``'s primitive is read from JAX (``remat2`` in 0.10), whatever its name.

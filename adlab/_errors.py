@@ -167,6 +167,25 @@ def references_refused(eqn, call_site=None) -> UnsupportedPrimitiveError:
     )
 
 
+def evaluation_failed(err: Exception, eqn) -> None:
+    """Notes on ``err``, which JAX raised evaluating ``eqn``, where it came from and why.
+
+    adlab has traced the whole function before it evaluates an equation, as ``jax.jit``
+    has before it compiles, so an error that eager JAX would have met inside user or library
+    code that catches it (``jax.nn.dot_product_attention`` retries a float16 product that
+    the backend cannot run with ``precision=None``) reaches adlab uncaught, as it reaches
+    ``jax.jit(f)``. The note is added once, by the innermost equation.
+    """
+    if getattr(err, "_adlab_noted", False) or not hasattr(err, "add_note"):
+        return
+    err._adlab_noted = True
+    err.add_note(
+        f"adlab was evaluating {described(eqn.primitive.name)}, from {where(eqn)}. adlab "
+        "traces the whole function before it runs it, as jax.jit does, so it meets the "
+        "errors that jax.jit(f) meets, even where eager JAX code catches them as they happen."
+    )
+
+
 def described(name: str) -> str:
     """A primitive's name, with the user code that emits it where it is known."""
     return f"'{name}' ({EMITTED_BY[name]})" if name in EMITTED_BY else f"'{name}'"

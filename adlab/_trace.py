@@ -16,7 +16,7 @@ from jax import tree_util
 from jax.extend.core import ClosedJaxpr, Literal
 
 from ._compat import is_reference, open_inputs
-from ._errors import references_refused
+from ._errors import evaluation_failed, references_refused
 
 
 @dataclass(frozen=True)
@@ -102,8 +102,16 @@ def read_pair(env: dict, v):
 
 
 def bind(eqn, args) -> list:
-    """Evaluates one equation on primal values with JAX's own primitive; returns a list."""
-    out = eqn.primitive.bind(*args, **eqn.primitive.get_bind_params(eqn.params))
+    """Evaluates one equation on primal values with JAX's own primitive; returns a list.
+
+    An error JAX raises here (a backend without a kernel for the equation, say) passes
+    through unchanged, with a note naming the equation and the user's line.
+    """
+    try:
+        out = eqn.primitive.bind(*args, **eqn.primitive.get_bind_params(eqn.params))
+    except Exception as err:
+        evaluation_failed(err, eqn)
+        raise
     return list(out) if eqn.primitive.multiple_results else [out]
 
 

@@ -144,7 +144,9 @@ register(
 # m - n columns by equations 32-33 of arXiv:2409.13374 (as JAX cites it): with
 # Z = Q_pn (Q_nn - I)^-1, dQ_mp = dQ_mn Z^T - (Q_mn + Q_mp Z) (dQ_pn - Z dQ_nn)^T, where
 # Q_mn = [Q_nn; Q_pn] is the thin factor and Q_mp the rest. A singular R (a rank-deficient A)
-# gives inf / NaN, as in JAX. With pivoting, A[:, p] = Q R: dA's columns are permuted first.
+# gives inf / NaN, as in JAX. With pivoting, A[:, p] = Q R: A's and dA's columns are permuted
+# first (A2 above is a block of A[:, p]; JAX before 0.12.1 read it from the unpermuted A, which
+# finite differences contradict for a wide matrix).
 
 
 def _columns(x, start, stop):
@@ -191,8 +193,9 @@ def _qr_jvp(tangents, outs, a, *, pivoting, full_matrices, use_magma):
     if da is None:
         return [None] * len(outs)
     m, n = a.shape[-2:]
-    if pivoting:
-        da = _matmul(da, _mT(_permutation_matrix(permutation[0], da)))  # dA[..., p]
+    if pivoting:  # Q R = A P: the factorisation of the permuted columns A[..., p]
+        p_t = _mT(_permutation_matrix(permutation[0], da))
+        a, da = _matmul(a, p_t), _matmul(da, p_t)
     if m < n:
         dq, dr1 = _thin_qr_jvp(q, _columns(r, 0, m), _columns(da, 0, m))
         dr2 = lax.add(_matmul(_mT(dq), _columns(a, m, n)), _matmul(_mT(q), _columns(da, m, n)))

@@ -78,6 +78,14 @@ MODEL_SECOND_ORDER = {
     F32: (2e-6, 2e-7),
 }
 
+# Conv -> BatchNorm (training mode) -> max_pool gradients in float64 (test_jit_selection,
+# test_flax), normwise over the whole gradient (assert_tree_normwise_close): the conv's bias
+# gradient is zero in exact arithmetic (BatchNorm centres it away) and comes out as round-off,
+# so no entrywise or leafwise tolerance fits it. Measured over batches 1 to 8 and the flax
+# model, on JAX 0.10.2 and 0.12.1: at most 9.0e-16 of the largest entry, between adlab and JAX
+# eager or jitted; JAX's own jitted and eager gradients differ by the same 9.0e-16.
+CNN_NORMWISE = 2e-15
+
 TOL = FIRST_ORDER  # the default
 
 
@@ -116,3 +124,14 @@ def primitives_in(jaxpr) -> set:
         for sub in jax.extend.core.jaxprs_in_params(eqn.params):
             names |= primitives_in(sub)
     return names
+
+
+def assert_tree_normwise_close(actual, expected, rtol):
+    """max |actual - expected| <= rtol * max |expected|, both maxima over every leaf."""
+    pairs = list(zip(jax.tree.leaves(actual), jax.tree.leaves(expected), strict=True))
+    assert jax.tree.structure(actual) == jax.tree.structure(expected)
+    for a, e in pairs:
+        assert (a.shape, a.dtype) == (e.shape, e.dtype), (a.shape, a.dtype, e.shape, e.dtype)
+    error = max(float(np.max(np.abs(np.asarray(a) - np.asarray(e)))) for a, e in pairs)
+    scale = max(float(np.max(np.abs(np.asarray(e)))) for _, e in pairs)
+    assert error <= rtol * scale, f"normwise error {error / scale:.3g} > {rtol:g}"

@@ -50,6 +50,14 @@ def _orthogonal_features(qr):
     return features
 
 
+def _qr_of_pivoted_columns(a):
+    """Q and R of A P = Q R without pivoting: the pivoted factors, which every JAX
+    differentiates right. (JAX before 0.12.1 took a wide matrix's trailing block R2 = Q^T A2
+    from the unpermuted A; test_linalg checks adlab against finite differences there.)"""
+    p = jax.scipy.linalg.qr(lax.stop_gradient(a), pivoting=True, mode="economic")[2]
+    return jnp.linalg.qr(a[..., p])
+
+
 def _singular_features(decomposition):
     u, s, vt = decomposition
     left = jnp.sum(u * jnp.sin(s)[..., None, :], axis=-2)
@@ -143,14 +151,21 @@ ROWS = [
             id=name,
             first_order=QR_FIRST,
             second_order=QR_SECOND,
+            reference=reference,
         )
-        for name, qr, shapes in (
-            ("", jnp.linalg.qr, [((4, 3),), ((3, 4),), ((3, 3),), ((2, 4, 3),)]),
-            ("complete", partial(jnp.linalg.qr, mode="complete"), [((4, 2),), ((2, 5, 3),)]),
+        for name, qr, shapes, reference in (
+            ("", jnp.linalg.qr, [((4, 3),), ((3, 4),), ((3, 3),), ((2, 4, 3),)], None),
+            (
+                "complete",
+                partial(jnp.linalg.qr, mode="complete"),
+                [((4, 2),), ((2, 5, 3),)],
+                None,
+            ),
             (
                 "pivoting",
                 partial(jax.scipy.linalg.qr, pivoting=True, mode="economic"),
                 [((4, 3),), ((3, 4),)],
+                _orthogonal_features(_qr_of_pivoted_columns),
             ),
         )
     ),

@@ -192,3 +192,24 @@ def test_cholesky_of_one_triangle_matches_finite_differences():
     np.testing.assert_array_equal(f(SPD + eps * jnp.triu(d, 1)), f(SPD))
     (pulled,) = adlab.vjp(f, SPD)[1](ct)
     np.testing.assert_allclose(jnp.vdot(pulled, d), jnp.vdot(ct, tangent), rtol=1e-13)
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (5, 3)], ids=["wide", "tall"])
+def test_pivoted_qr_matches_finite_differences(shape):
+    # A P = Q R. For a wide A, R's trailing block is Q^T (A P)[:, m:]; JAX before 0.12.1 read
+    # it from A's unpermuted columns. Central differences (step 1e-6) agree with adlab's JVP to
+    # 2e-10 here (the pivots do not change within the step), and the VJP is its transpose.
+    keys = jax.random.split(jax.random.key(5), 3)
+    a, d = (jax.random.normal(k, shape, jnp.float64) for k in keys[:2])
+    f = lambda a: jax.scipy.linalg.qr(a, pivoting=True, mode="economic")[:2]
+    eps = 1e-6
+    assert np.array_equal(jax.scipy.linalg.qr(a + eps * d, pivoting=True)[2],
+                          jax.scipy.linalg.qr(a - eps * d, pivoting=True)[2])  # fmt: skip
+    plus, minus = f(a + eps * d), f(a - eps * d)
+    tangent = adlab.jvp(f, (a,), (d,))[1]
+    for t, hi, lo in zip(tangent, plus, minus, strict=True):
+        np.testing.assert_allclose(t, (hi - lo) / (2 * eps), rtol=0, atol=1e-9)
+    cts = tuple(jax.random.normal(keys[2], t.shape, jnp.float64) for t in tangent)
+    (pulled,) = adlab.vjp(f, a)[1](cts)
+    lhs = sum(jnp.vdot(c, t) for c, t in zip(cts, tangent))
+    np.testing.assert_allclose(jnp.vdot(pulled, d), lhs, rtol=1e-13)

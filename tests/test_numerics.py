@@ -67,3 +67,20 @@ def test_hessian_is_symmetric_and_matches_fd_of_grad():
     fd = np.stack([(g(X + eps * e) - g(X - eps * e)) / (2 * eps) for e in np.eye(X.size)])
     # measured: max relative difference 7.4e-10 (entries from 0.048 to 10)
     np.testing.assert_allclose(h, fd, rtol=3e-9, atol=0)
+
+
+@pytest.mark.parametrize("scale", [1e20, 1e-20], ids=["large", "small"])
+def test_quotient_derivative_where_y_squared_leaves_float32(scale):
+    # d(x / y)/dy = -x / y^2 = -(x / y) / y. At |y| = 1e20 (1e-20), y^2 underflows to 0
+    # (overflows to inf) in float32, though -x / y^2 is an ordinary float32 number: the formula
+    # with y^2 would give a zero (infinite) derivative. The exact value, in float64:
+    x, y = np.float32(2.0 * scale), np.float32(scale)
+    exact = -np.float64(x) / np.float64(y) ** 2
+    loss = lambda x, y: x / y
+    for got in (
+        adlab.grad(loss, argnums=1)(x, y),
+        adlab.jvp(loss, (x, y), (np.float32(0.0), np.float32(1.0)))[1],
+        adlab.vjp(loss, x, y)[1](np.float32(1.0))[1],
+    ):
+        assert got.dtype == jnp.float32
+        np.testing.assert_allclose(np.float64(got), exact, rtol=2e-7)  # measured: 1 rounding

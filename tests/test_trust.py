@@ -299,6 +299,7 @@ HANDLED = {
         "unique_indices",
         "mode",
         "fill_value",
+        "out_sharding",  # JAX 0.12.1+
     },  # fmt: skip
     "unstack": {"axis"},
     "select_and_gather_add": {"select_prim", *WINDOW},
@@ -314,6 +315,7 @@ HANDLED = {
             "mode",
             "update_consts",
             "update_jaxpr",
+            "out_sharding",  # JAX 0.12.1+
         },
     ),  # fmt: skip
     "jit": {

@@ -70,11 +70,13 @@ defelementwise(
     params={"out_dtype": ANY},
 )
 
-# d(x / y) = dx / y - x / y^2 dy
+# d(x / y) = dx / y - q dy / y, with q = x / y the output. Not x / y^2 dy: y^2 overflows for
+# |y| > sqrt(max float) and underflows to zero for |y| < sqrt(min float) (float32: y = 1e20
+# gave a zero derivative), where q dy / y is exact to rounding. JAX writes it so since 0.12.1.
 defelementwise(
     "div",
     lambda g, out, x, y: lax.div(g, y),
-    lambda g, out, x, y: lax.mul(lax.mul(lax.neg(g), x), lax.integer_pow(y, -2)),
+    lambda g, out, x, y: lax.mul(out, lax.neg(lax.div(g, y))),
 )
 
 

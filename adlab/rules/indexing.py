@@ -26,7 +26,7 @@ import numpy as np
 from jax import lax
 
 from .._errors import UnsupportedParamError
-from . import ANY, deflinear, defmulti, defwhole
+from . import ANY, UNSET, deflinear, defmulti, defwhole
 
 CLIP = lax.GatherScatterMode.CLIP
 FILL_OR_DROP = lax.GatherScatterMode.FILL_OR_DROP
@@ -267,6 +267,7 @@ GATHER_PARAMS = {
     "unique_indices": ANY,
     "mode": lambda mode: mode in MODES,
     "fill_value": ANY,
+    "out_sharding": UNSET,  # JAX 0.12.1+; the rules' outputs take the default sharding
 }
 defwhole("gather", _gather_jvp, _gather_vjp, params=GATHER_PARAMS)
 
@@ -322,6 +323,7 @@ SCATTER_PARAMS = {
     "unique_indices": ANY,
     "mode": lambda mode: mode in MODES,
     "update_consts": lambda consts: len(consts) == 0,
+    "out_sharding": UNSET,  # JAX 0.12.1+; the rules' outputs take the default sharding
 }
 defwhole(
     "scatter-add",

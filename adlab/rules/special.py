@@ -58,13 +58,19 @@ defelementwise(
     ),
     params=ANY_ACCURACY,  # erfc carries `accuracy` since JAX 0.12
 )
-# d erfinv x = sqrt(pi)/2 e^(erfinv(x)^2) dx
-defelementwise(
-    "erf_inv",
-    lambda g, out, x: lax.mul(
-        _const(x, np.sqrt(np.pi) / 2.0), lax.mul(g, lax.exp(lax.square(out)))
-    ),
-)
+
+
+def _erf_inv_partial(g, out, x):
+    # d erfinv x = sqrt(pi)/2 e^(erfinv(x)^2) dx. e^(z^2) amplifies z's rounding error by 2 z^2
+    # ulps, so in float16 and bfloat16 the scale is computed in float32 and rounded once, as
+    # JAX does since 0.12.1 (JAX 0.10 computes it in the input's dtype).
+    low = x.dtype not in (np.float32, np.float64)
+    z = lax.convert_element_type(out, np.float32) if low else out
+    scale = lax.mul(_const(z, np.sqrt(np.pi) / 2.0), lax.exp(lax.square(z)))
+    return lax.mul(g, lax.convert_element_type(scale, x.dtype) if low else scale)
+
+
+defelementwise("erf_inv", _erf_inv_partial)
 
 
 # --- Gamma family -------------------------------------------------------------------------
