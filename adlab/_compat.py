@@ -59,6 +59,7 @@ __all__ = [
     "UnspecifiedValue",
     "Zero",
     "checkpoint_name",
+    "convert_like",
     "cotangent_aval",
     "select_and_gather_add_p",
     "select_and_scatter_add_p",
@@ -72,6 +73,20 @@ __all__ = [
     "with_consts",
     "with_eqns",
 ]
+
+
+# --- a cast that keeps a Python scalar's weak type (jax.jacfwd / jacrev's own), every release ---
+
+
+def convert_like(x, example):
+    """``x`` cast to ``example``'s dtype and weak type, as JAX's jacfwd and jacrev cast their
+    blocks (a Python scalar's Jacobian is weakly typed). JAX has no public cast that sets the
+    weak type."""
+    from jax._src.dtypes import is_weakly_typed
+    from jax._src.lax.lax import _convert_element_type
+
+    dtype = jax.numpy.result_type(example)
+    return _convert_element_type(x, dtype, weak_type=is_weakly_typed(example))
 
 
 # --- mutable references (jax.new_ref), in every release --------------------------------------

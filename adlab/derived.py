@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax, tree_util
 
+from ._compat import convert_like
 from ._dtypes import carries_derivative
 from .forward import jvp
 from .reverse import vjp
@@ -165,12 +166,14 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0):
         basis, sizes = _basis(leaves)
 
         def push(*basis_leaves):
-            return jvp(f_selected, selected, tree_util.tree_unflatten(in_tree, basis_leaves))[1]
+            return jvp(f_selected, selected, tree_util.tree_unflatten(in_tree, basis_leaves))
 
-        cols = jax.vmap(push)(*basis)  # each output leaf: (N, *out_shape)
+        # The value does not depend on the basis: one copy (out_axes None), as in JAX.
+        out, cols = jax.vmap(push, out_axes=(None, 0))(*basis)  # each leaf: (N, *out_shape)
         cols_flat, out_tree = tree_util.tree_flatten(cols)
         blocks = []
-        for col in cols_flat:
+        for col, example in zip(cols_flat, tree_util.tree_leaves(out)):
+            col = convert_like(col, example)  # the output's dtype and weak type, as in JAX
             pieces = _split_rows(col, sizes, [jnp.shape(x) for x in leaves])
             # (*in_shape, *out_shape) -> (*out_shape, *in_shape)
             pieces = [
@@ -204,8 +207,15 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0):
         rows = jax.vmap(lambda *b: pullback(tree_util.tree_unflatten(out_tree, b)))(*basis)
         row_leaves, in_tree = tree_util.tree_flatten(rows)  # each: (M, *in_shape)
         per_input = [_split_rows(r, sizes, [jnp.shape(o) for o in out_leaves]) for r in row_leaves]
+        # Each block has its input's dtype and weak type, as in JAX.
+        examples = tree_util.tree_leaves(selected)
         blocks = [
-            _select(tree_util.tree_unflatten(in_tree, [p[k] for p in per_input]), argnums)
+            _select(
+                tree_util.tree_unflatten(
+                    in_tree, [convert_like(p[k], x) for p, x in zip(per_input, examples)]
+                ),
+                argnums,
+            )
             for k in range(len(out_leaves))
         ]
         return tree_util.tree_unflatten(out_tree, blocks)

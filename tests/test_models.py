@@ -137,13 +137,21 @@ def _maybe_jit(fn, jit):
     return jax.jit(fn) if jit else fn
 
 
+# The residual model's Hessian goes through the division in logsumexp's derivative (its
+# softmax), and JAX before 0.12.1 differentiates x / y through y^2 where adlab (and JAX since)
+# uses q / y with q = x / y: on JAX 0.10.2 the two differ by up to 8.9e-15 absolute on values up
+# to 5.6 (1.6e-15 of the largest entry); on JAX 0.12.1 MODEL_SECOND_ORDER holds.
+HESSIAN = {"residual": {**MODEL_SECOND_ORDER, jnp.dtype(F64): (1e-14, 2e-14)}}
+
+
 @pytest.mark.parametrize("transform", ["grad", "jacfwd", "jacrev", "hessian"])
 @pytest.mark.parametrize("name, jit", VARIANTS)
 def test_transform(name, jit, transform):
     loss, params = _model(name)
     ours = _maybe_jit(getattr(adlab, transform)(loss), jit)(params)
     theirs = jax.jit(getattr(jax, transform)(loss))(params)
-    assert_trees_close(ours, theirs, MODEL_SECOND_ORDER if transform == "hessian" else MODEL)
+    hessian_tol = HESSIAN.get(name, MODEL_SECOND_ORDER)
+    assert_trees_close(ours, theirs, hessian_tol if transform == "hessian" else MODEL)
 
 
 @pytest.mark.parametrize("mode", adlab.HVP_MODES)
