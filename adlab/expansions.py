@@ -34,7 +34,7 @@ from jax import lax
 
 from ._compat import with_eqns
 from ._errors import UnsupportedPrimitiveError, described, where
-from ._trace import eval_jaxpr
+from ._trace import bind, eval_jaxpr
 from .calls import CallHandler
 from .rules import ANY, register
 
@@ -134,13 +134,21 @@ class Expanded(CallHandler):
         eqns = [e.replace(source_info=eqn.source_info) for e in closed.jaxpr.eqns]
         return with_eqns(closed, eqns)
 
+    # The values come from the primitive itself, one operation, and only the derivatives from
+    # the expansion: under jax.jit, XLA may compute a value the expansion compares twice (in
+    # two fusions that round differently), and a reduction's winner or tie count read from the
+    # expansion could then disagree with the reduction (adlab's own reduce_max rules emit such
+    # a reduction, which second-order derivatives walk through here).
+
     def jvp_eqn(self, eqn, xs, x_dots, call_site, walk):
         closed = self._jaxpr(eqn, xs, call_site, [t is not None for t in x_dots])
-        return walk(closed.jaxpr, closed.consts, xs, x_dots, call_site or eqn)
+        _, out_dots = walk(closed.jaxpr, closed.consts, xs, x_dots, call_site or eqn)
+        return bind(eqn, xs), out_dots
 
     def record(self, eqn, xs, x_slots, recorder):
         closed = self._jaxpr(eqn, xs, recorder.call_site, [s is not None for s in x_slots])
-        return recorder.walk(closed.jaxpr, closed.consts, xs, x_slots, eqn)
+        _, out_slots = recorder.walk(closed.jaxpr, closed.consts, xs, x_slots, eqn)
+        return bind(eqn, xs), out_slots
 
 
 _WINDOW = ("window_dimensions", "window_strides", "padding", "base_dilation", "window_dilation")

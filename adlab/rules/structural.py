@@ -45,34 +45,25 @@ deflinear(
 # variadic reduction, never by comparing the output with the operand: under jax.jit XLA may
 # compute the operand again in another fusion that rounds differently (a mean-centred or
 # normalised input), and such a comparison could find no maximum and drop its derivative
-# without a word. Each reduction carries, per output, the max, and either the sum of the
-# tangents that attain it (forward mode) or the first position that attains it (reverse
-# mode), with how many positions do. The carried tuples form a commutative monoid with the
-# identity as init value, as XLA requires, so any order of reduction gives the same result.
+# without a word. The reduction carries, per output, the max, the first position that attains
+# it and how many positions do; both modes weight the positions by its integer outputs. The
+# carried tuples form a commutative monoid with the identity as init value, as XLA requires,
+# so any order of reduction gives the same result.
 
 
 def _combine(op):
-    """The monoid on (value, payload, count): keeps the payloads of the winning value."""
+    """The monoid on (value, position, count): the first position of the winning value, and
+    how many positions attain it."""
 
-    def tied(a, b):  # a's entry where its value won, plus b's where b's value won
-        zero = lambda v: lax.full_like(v, 0)
-        return lambda pa, pb: lax.add(lax.select(a, pa, zero(pa)), lax.select(b, pb, zero(pb)))
-
-    def combine(left, right):
-        (ma, pa, ca), (mb, pb, cb) = left, right
-        m = op(ma, mb)
-        a, b = lax.eq(ma, m), lax.eq(mb, m)
-        add = tied(a, b)
-        return m, add(pa, pb), add(ca, cb)
-
-    def first(left, right):  # the payload is a position: the first of the winners
+    def first(left, right):
         (ma, ia, ca), (mb, ib, cb) = left, right
         m = op(ma, mb)
         a, b = lax.eq(ma, m), lax.eq(mb, m)
         i = lax.select(a, lax.select(b, lax.min(ia, ib), ia), ib)
-        return m, i, tied(a, b)(ca, cb)
+        zero = lax.full_like(ca, 0)
+        return m, i, lax.add(lax.select(a, ca, zero), lax.select(b, cb, zero))
 
-    return combine, first
+    return first
 
 
 def _positions(x, axes):
@@ -87,34 +78,42 @@ def _positions(x, axes):
 
 
 def _reduce_chooser_rule(op, init):
-    combine, first = _combine(op)
+    first = _combine(op)
 
-    def jvp(x_dot, out, x, *, axes, **_):
-        # The mean tangent over the positions that tie for the max, all in one reduction.
-        ones = lax.full(x.shape, 1, np.int32)
-        inits = (np.array(init, x.dtype), np.array(0, x_dot.dtype), np.array(0, np.int32))
-        _, total, count = lax.reduce((x, x_dot, ones), inits, combine, axes)
-        return lax.div(total, lax.convert_element_type(count, total.dtype))
+    def weights(x, axes, dtype):
+        """Each position's share of the derivative: 1 at the unique max, 1/k at a k-way tie.
 
-    def vjp(ct, out, x, *, axes, **_):
-        kept = _kept_axes(x, axes)
-        spread = lambda v: lax.broadcast_in_dim(v, x.shape, kept)
+        The max, the first position that attains it and how many do come out of one
+        variadic reduction, and only its integer outputs are used, so nothing here depends on
+        two copies of a float being equal, and differentiating the rule again (second order)
+        never goes through the reduction. A unique max (the usual case) takes the whole
+        derivative at the position the reduction chose: an integer comparison, exact whatever
+        XLA recomputes. A tie that the reduction saw is shared equally among the positions
+        equal to the max, as in JAX; exact ties come from exact operations (a ReLU's zeros, a
+        clip, a repeated value), which every recomputation reproduces. Should a recomputed
+        operand match no position, the chosen position takes it all: the shares always sum to
+        one, so no derivative is dropped and none becomes NaN.
+        """
+        spread = lambda v: lax.broadcast_in_dim(v, x.shape, _kept_axes(x, axes))
         position = _positions(x, axes)
         ones = lax.full(x.shape, 1, np.int32)
         inits = (np.array(init, x.dtype), np.array(np.iinfo(np.int32).max, np.int32),
                  np.array(0, np.int32))  # fmt: skip
         m, winner, count = lax.reduce((x, position, ones), inits, first, axes)
-        dtype = ct.dtype
-        # A unique max (the usual case) takes the whole cotangent at the position the
-        # reduction chose: an integer comparison, exact whatever XLA recomputes. A tie that
-        # the reduction saw is shared equally among the positions equal to the max, as in
-        # JAX; exact ties come from exact operations (a ReLU's zeros, a clip, a repeated
-        # value), which every recomputation reproduces.
         chosen = lax.convert_element_type(lax.eq(position, spread(winner)), dtype)
         hits = lax.convert_element_type(lax.eq(x, spread(m)), dtype)
-        shared = lax.div(hits, spread(lax.reduce_sum(hits, axes)))
+        n_hits = lax.reduce_sum(hits, axes)
+        shared = lax.div(hits, spread(lax.max(n_hits, lax.full_like(n_hits, 1))))
         unique = spread(lax.eq(count, lax.full_like(count, 1)))
-        return lax.mul(spread(ct), lax.select(unique, chosen, shared))
+        no_hits = spread(lax.eq(n_hits, lax.full_like(n_hits, 0)))
+        return lax.select(unique, chosen, lax.select(no_hits, chosen, shared))
+
+    def jvp(x_dot, out, x, *, axes, **_):
+        return lax.reduce_sum(lax.mul(x_dot, weights(x, axes, x_dot.dtype)), axes)
+
+    def vjp(ct, out, x, *, axes, **_):
+        spread = lambda v: lax.broadcast_in_dim(v, x.shape, _kept_axes(x, axes))
+        return lax.mul(spread(ct), weights(x, axes, ct.dtype))
 
     return jvp, vjp
 
