@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from helpers import CNN_NORMWISE, FIRST_ORDER, assert_tree_normwise_close, assert_trees_close
 from jax import lax
+from programs import wide
 
 import adlab
 
@@ -162,3 +163,30 @@ def test_jitted_chooser_after_normalisation_equals_jax(chooser, norm, width):
     eager = (jax.jvp(f, (x,), (t,)), jax.vjp(f, x)[1](ct))
     rtol = NORMWISE_TOP_K_BATCHNORM if (chooser, norm) == ("top_k", "batchnorm") else NORMWISE
     assert_normwise_close(ours, eager, rtol)
+
+
+# --- Second order, jitted: adlab differentiating its own selection rules --------------------
+
+
+@pytest.mark.parametrize("chooser", ["max", "min"])
+@pytest.mark.parametrize("norm", ["layernorm", "batchnorm", "softmax"])
+def test_jitted_second_order_through_a_chooser_equals_jax(norm, chooser):
+    """fwd-over-rev and rev-over-fwd of a normalisation over 384 columns, then max or min.
+
+    The second order walks through the variadic reduction that reduce_max's own rule emits.
+    Its winner and tie count must come from that one reduction: read from an expansion of it
+    into comparisons that XLA may compute twice, they once gave a tie count of 0 and NaN
+    (JAX 0.12.1, fuzz seed 725).
+    """
+    rng = np.random.default_rng(0)
+    y, t, ct = (jnp.asarray(rng.normal(size=s)) for s in ((3, 4), (3, 4), (1, 4)))
+    f = lambda y: wide(y[2:3], norm, chooser)
+
+    def second(ad, y, t, ct):
+        fwd_over_rev = ad.jvp(lambda y: ad.vjp(f, y)[1](ct)[0], (y,), (t,))
+        rev_over_fwd = ad.vjp(lambda y: ad.jvp(f, (y,), (t,))[1], y)[1](ct)
+        return fwd_over_rev, rev_over_fwd
+
+    ours = jax.jit(lambda *a: second(adlab, *a))(y, t, ct)
+    assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(ours))
+    assert_normwise_close(ours, second(jax, y, t, ct), NORMWISE)
