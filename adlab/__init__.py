@@ -12,13 +12,14 @@ chains: cost models, optimal bracketing and a plan executor) and ``adlab.explana
 """
 
 import importlib
+import warnings
 
+from . import _compat, reference
 from . import calls as _calls  # noqa: F401  (registers the call-primitive handlers)
 from . import control as _control  # noqa: F401  (registers cond, scan, while and checkpoint)
 from . import decompositions as _decompositions  # noqa: F401  (registers svd)
 from . import expansions as _expansions  # noqa: F401  (registers reduce and reduce_window)
 from . import library as _library  # noqa: F401  (honours library-defined primitives)
-from . import reference
 from ._dtypes import DIFFERENTIABLE
 from ._errors import UnsupportedDtypeError, UnsupportedParamError, UnsupportedPrimitiveError
 from .derived import HVP_MODES, grad, hessian, hvp, jacfwd, jacrev, value_and_grad
@@ -27,6 +28,9 @@ from .reverse import vjp
 from .rules import supported
 
 _LAB = ("bench", "chain", "cost")
+
+if (_untested := _compat.untested_jax()) is not None:
+    warnings.warn(_untested, stacklevel=2)
 
 
 def explain(fun, *primals, tangents=None, cotangent=None):

@@ -28,6 +28,7 @@ fixes for it:
 from __future__ import annotations
 
 import inspect
+import re
 from typing import Any
 
 import jax
@@ -188,3 +189,22 @@ def with_eqns(closed: Any, eqns: list[Any]) -> Any:
     if hasattr(closed, "with_consts"):  # JAX >= 0.11.1: one Jaxpr type
         return closed.replace(eqns=eqns)
     return closed.replace(jaxpr=closed.jaxpr.replace(eqns=eqns))
+
+
+# The JAX releases adlab is tested on, as pyproject.toml requires: from 0.10.2 up to 0.13.
+TESTED_JAX = ((0, 10, 2), (0, 13))
+
+
+def untested_jax(version: str = jax.__version__) -> str | None:
+    """What to warn of if JAX ``version`` is outside the tested range (None if inside)."""
+    release = tuple(int(p) for p in re.findall(r"\d+", version.split("dev")[0])[:3])
+    low, high = TESTED_JAX
+    if low <= release < high:
+        return None
+    return (
+        f"adlab is tested with JAX from {'.'.join(map(str, low))} up to (not including) "
+        f"{'.'.join(map(str, high))}; JAX {version} is installed. adlab reads JAX's jaxprs, "
+        "whose primitives and params change between releases; it refuses those it does not "
+        "know, so expect errors rather than wrong derivatives. Install a tested JAX: "
+        f"pip install 'jax>={'.'.join(map(str, low))},<{'.'.join(map(str, high))}'."
+    )

@@ -7,6 +7,8 @@ on primal values by binding JAX's own primitives.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,3 +125,21 @@ def eval_jaxpr(jaxpr, consts, *args) -> list:
     for eqn in jaxpr.eqns:
         env.update(zip(eqn.outvars, bind(eqn, [read(env, v) for v in eqn.invars])))
     return [read(env, v) for v in jaxpr.outvars]
+
+
+def leaf_names(fun: Callable, primals: Sequence[Any]) -> list[str]:
+    """A name per input leaf, as the user wrote it: ``x``, or ``params['w1']`` in a pytree.
+
+    The parameter names come from ``fun``'s signature; ``arg0``, ``arg1``... where it has none.
+    """
+    try:
+        params = list(inspect.signature(fun).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    names = []
+    for i, arg in enumerate(primals):
+        base = positional[i] if i < len(positional) else f"arg{i}"
+        for path, _ in tree_util.tree_flatten_with_path(arg)[0]:
+            names.append(base + tree_util.keystr(path))
+    return names

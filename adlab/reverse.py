@@ -18,7 +18,7 @@ from jax import tree_util
 from . import _checks, tape
 from ._dtypes import zero_tangent
 from ._errors import where
-from ._trace import trace
+from ._trace import leaf_names, trace
 
 
 def vjp_flat(fun, flat_primals, active=None):
@@ -82,7 +82,7 @@ class Residual:
     Attributes:
       array: the array itself.
       stored_by: what put it on the tape: ``"input 1 of mul"``, ``"output of tanh"``, or
-        ``"your input: leaf 0"`` for an array the caller passed in (it costs no extra
+        ``"your input: params['w1']"`` for an array the caller passed in (it costs no extra
         memory: the caller holds it anyway), or ``"a constant"`` for one the function
         closes over.
       where: the source line of the equation that stored it.
@@ -112,12 +112,16 @@ class Tape(list):
             rows.append((r.stored_by, shape, str(r.array.dtype), f"{r.nbytes:,}", r.where))
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
         lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[4] for row in rows]
-        kept = sum(r.nbytes for r in self if not r.yours)
-        lines.append(
-            f"{len(self)} residuals, {sum(r.nbytes for r in self):,} bytes; {kept:,} of them "
-            "kept by the tape beyond your own inputs"
-        )
+        lines.append(self.summary())
         return "\n".join(lines)
+
+    def summary(self) -> str:
+        """The totals: residuals, bytes, and the bytes the tape keeps beyond your inputs."""
+        kept = sum(r.nbytes for r in self if not r.yours)
+        return (
+            f"{len(self)} residuals, {sum(r.nbytes for r in self):,} bytes in all; {kept:,} "
+            "bytes kept by the tape beyond your own inputs"
+        )
 
 
 def residuals(fun, *primals) -> Tape:
@@ -144,8 +148,8 @@ def residuals(fun, *primals) -> Tape:
 
     used = {id(c) for c in jax.make_jaxpr(pullback)(*map(zero_tangent, outs[:n])).consts}
     labels: dict[int, tuple[str, str]] = {}
-    for i, x in enumerate(traced.flat_primals):
-        labels.setdefault(id(x), (f"your input: leaf {i}", "(argument)"))
+    for name, x in zip(leaf_names(fun, primals), traced.flat_primals):
+        labels.setdefault(id(x), (f"your input: {name}", "(argument)"))
     for entry in entries:
         name, line = entry.eqn.primitive.name, where(entry.eqn)
         stored = [(f"output of {name}", o) for o in entry.outs]

@@ -4,7 +4,8 @@
                           [--device cpu|gpu|tpu] [--list]
 
 Each named experiment measures on this machine, writes `<out>/<name>.json`, then plots it
-to `<out>/<name>.png`. A run measures afresh unless an interrupted run of the same code on
+to `<out>/<name>.png`; then `<out>/RESULTS.md` gathers the results of every experiment in
+`<out>`. A run measures afresh unless an interrupted run of the same code on
 the same machine left its JSON behind: then it resumes from the points already saved.
 `--quick` runs small sizes in seconds and writes to a scratch folder, never into figures/.
 `--full` runs the larger sizes of the experiments that have them (the others at their default
@@ -20,7 +21,7 @@ import time
 from typing import Any
 
 import experiments
-from experiments import _common
+from experiments import _common, readme
 
 DEVICES = ("cpu", "gpu", "tpu")
 # The platform JAX is asked for (`jax_platforms`) and the backend name it then reports.
@@ -70,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: wrote {json_path} and {png_path} in {elapsed:.1f} s", flush=True)
         if hasattr(module, "headline"):
             lines.append(f"{name}: {module.headline(_common.read_json(json_path))}")
+    results = readme.write_results(out, quick=args.quick)
+    print(f"wrote {results}: the results in full")
     if lines:
         print("\nSummary" + (" (quick run: not for citation)" if args.quick else ""))
         print("\n".join(lines))

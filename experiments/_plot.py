@@ -4,7 +4,11 @@ Every experiment's `plot` builds its figure inside `style()`, draws each series 
 (one colour and one marker per series, from the Okabe-Ito palette, which stays distinct under the
 common colour-vision deficiencies) and hands the figure to `finish`, which adds the one-line
 title, the provenance footer and, for quick runs, the "not for citation" mark, then saves it
-atomically.
+atomically. Every text is at least 10 pt at the saved size; legends sit outside the data.
+
+A figure carries one finding, stated in its title; a figure with more to show writes a second,
+reference figure beside it (`beside`). A title or headline that compares two timings words the
+ratio with `versus`, so that it reads correctly whatever was measured.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import dataclasses
 import datetime
 import itertools
 import pathlib
+import textwrap
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -37,10 +42,14 @@ __all__ = [
     "finish",
     "is_quick",
     "provenance",
-    "no_data",
-    "no_other_backend",
+    "beside",
+    "SAME_BAND",
+    "pace",
+    "versus",
+    "versus_axis",
     "offsets",
     "times_axis",
+    "plain_log",
     "slot_groups",
     "si",
     "plural",
@@ -57,7 +66,8 @@ PURPLE = "#CC79A7"
 GREY = "#8C8C8C"  # controls and reference marks, never a measured series
 
 QUICK_MARK = "quick run: not for citation"
-NO_DATA = "no data at quick size"
+FOOTER_PT = 10  # the smallest text of any figure
+SAME_BAND = 0.05  # two times "about equal": their ratio within 1 ± this
 
 RC = {
     "font.size": 11,
@@ -65,7 +75,7 @@ RC = {
     "axes.labelsize": 11,
     "xtick.labelsize": 10,
     "ytick.labelsize": 10,
-    "legend.fontsize": 9,
+    "legend.fontsize": 10,
     "legend.framealpha": 0.9,
     "figure.titlesize": 14,
     "figure.titleweight": "bold",
@@ -193,10 +203,14 @@ def finish(
     fig.text(
         0.005,
         -0.005,
-        provenance(data, sizes),
+        _wrap(
+            provenance(data, sizes),
+            fig.get_figwidth(),
+            room=len(QUICK_MARK) if is_quick(data) else 0,
+        ),
         ha="left",
         va="top",
-        fontsize=8,
+        fontsize=FOOTER_PT,
         color="#555555",
     )
     if is_quick(data):
@@ -226,29 +240,84 @@ def finish(
     save_figure(fig, png_path)
 
 
-def no_data(ax: Any, data: Mapping[str, Any]) -> None:
-    """Marks an axes as empty, saying why: the text in the middle, no ticks, no grid."""
-    text = NO_DATA if is_quick(data) else "no data in this run"
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color=GREY)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.grid(False)
+def _wrap(line: str, width_in: float, room: int = 0) -> str:
+    """The footer line broken at its " · " separators to fit the figure's width, less room
+    characters (for the quick mark at its right)."""
+    chars = int(width_in * 72 / (0.55 * FOOTER_PT)) - room  # DejaVu Sans: about 0.55 em a char
+    lines: list[str] = []
+    for part in line.split(" · "):
+        if lines and len(lines[-1]) + 3 + len(part) <= chars:
+            lines[-1] += " · " + part
+        else:
+            lines.append(part)
+    return "\n".join(textwrap.fill(x, chars, subsequent_indent="  ") for x in lines)
 
 
-def no_other_backend(ax: Any, name: str) -> None:
-    """Fills a "backends side by side" panel that has only this run's backend to show."""
-    ax.text(
-        0.5, 0.5,
-        "No GPU run exists yet.\n\nOn a machine with a GPU, run\n"
-        f"python -m experiments {name} --device gpu\nwith this file in figures/ (or join the "
-        "files\nwith python -m experiments.merge): the GPU\npoints are drawn here beside "
-        "the CPU's.",
-        transform=ax.transAxes, ha="center", va="center", color="#555555",
-    )  # fmt: skip
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.grid(False)
-    ax.set_title("Backends side by side")
+def beside(png_path: pathlib.Path, what: str) -> pathlib.Path:
+    """The path of a second figure beside png_path: `hvp.png`, "detail" -> `hvp_detail.png`."""
+    png_path = pathlib.Path(png_path)
+    return png_path.with_name(f"{png_path.stem}_{what}{png_path.suffix}")
+
+
+# ---- words for a ratio of times ---------------------------------------------------------------
+
+
+def pace(ratios: Sequence[float], band: float = SAME_BAND) -> str:
+    """How times compare, from time ÷ the other's time: faster, equal, slower or mixed.
+
+    A ratio within 1 ± band is "equal". "mixed" means the ratios fall in more than one class.
+    """
+    classes = {"faster" if r < 1 - band else "slower" if r > 1 + band else "equal" for r in ratios}
+    return classes.pop() if len(classes) == 1 else "mixed"
+
+
+def versus(ratios: Sequence[float], other: str, band: float = SAME_BAND) -> str:
+    """A time compared with another's, in words that hold whatever the ratios are.
+
+    Args:
+      ratios: time ÷ the other's time, one per point (at least one).
+      other: the other's name, as it reads after "faster than" (e.g. "JAX's").
+      band: ratios within 1 ± band count as equal.
+
+    Returns:
+      e.g. "faster than JAX's (0.82–0.92× its time)", "7.2× faster than jax.jacrev",
+      "as fast as JAX's, within ±5% (0.99× its time)", "slower than JAX's (1.10–1.30× its time)",
+      "faster than JAX's or within ±5% of it (0.82–1.00× its time)", or, where some are faster
+      and some slower, "mixed against JAX's: faster at some points, slower at others (...)".
+    """
+    lo, hi = min(ratios), max(ratios)
+    span = f"{lo:.2f}×" if f"{lo:.2f}" == f"{hi:.2f}" else f"{lo:.2f}–{hi:.2f}×"
+    times = f"({span} its time)"
+    within = f"within ±{100 * band:g}%"
+    found = {pace([r], band) for r in ratios}
+    if found == {"faster"}:
+        if hi <= 0.5:  # a large gap reads best as a speed-up
+            return f"{_span(1 / hi, 1 / lo)} faster than {other}"
+        return f"faster than {other} {times}"
+    if found == {"slower"}:
+        if lo >= 2:
+            return f"{_span(lo, hi)} slower than {other}"
+        return f"slower than {other} {times}"
+    if found == {"equal"}:
+        return f"as fast as {other}, {within} {times}"
+    if found == {"faster", "equal"}:
+        return f"faster than {other} or {within} of it {times}"
+    if found == {"slower", "equal"}:
+        return f"slower than {other} or {within} of it {times}"
+    return f"mixed against {other}: faster at some points, slower at others {times}"
+
+
+def _span(lo: float, hi: float) -> str:
+    return f"{lo:.1f}×" if f"{lo:.1f}" == f"{hi:.1f}" else f"{lo:.1f}–{hi:.1f}×"
+
+
+def versus_axis(ax: Any, shown: Sequence[float], band: float = SAME_BAND) -> None:
+    """An adlab ÷ JAX time axis: the line at 1, the band `versus` calls equal, room for shown."""
+    ax.axhspan(1 - band, 1 + band, color=GREY, alpha=0.2, lw=0,
+               label=f"within ±{100 * band:g}%: as fast")  # fmt: skip
+    ax.axhline(1, color=BLACK, lw=0.8)
+    ax.set_ylim(min(0.8, *shown) / 1.05, max(1.2, *shown) * 1.05)
+    ax.set_ylabel("adlab time ÷ JAX time\n(below 1: adlab faster)")
 
 
 def offsets(n: int, width: float = 0.6) -> list[float]:
@@ -267,10 +336,19 @@ def offsets(n: int, width: float = 0.6) -> list[float]:
 
 def times_axis(ax: Any, axis: str = "y") -> None:
     """A logarithmic ratio axis with ticks written 0.5x, 1x, 2x, 10x... ."""
+    _log_axis(ax, axis, "×")
+
+
+def plain_log(ax: Any, axis: str = "y") -> None:
+    """A logarithmic axis with its ticks written as plain numbers: 2, 5, 10, 20, not 2×10^0."""
+    _log_axis(ax, axis, "")
+
+
+def _log_axis(ax: Any, axis: str, unit: str) -> None:
     target = ax.yaxis if axis == "y" else ax.xaxis
     (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
     target.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+    target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}{unit}"))
     target.set_minor_formatter(NullFormatter())
 
 

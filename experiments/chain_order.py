@@ -446,10 +446,12 @@ def headline(data: Mapping[str, Any]) -> str:
     s = data["summary"]
     free, measured = s["hourglass_model"]["matrix_free_matvec_costs"], s["hourglass_measured"]
     slower = s["optimal_over_best_pure"]["jax"]
+    than = _plot.versus(
+        [1 / measured["speedup_vs_faster_of_jacfwd_jacrev"]], "the faster of jax.jacfwd/jacrev"
+    )
     return (
-        f"on the hourglass the optimal plan needs {free['gain']:.1f}x fewer FLOPs than either "
-        f"pure mode and ran {measured['speedup_vs_faster_of_jacfwd_jacrev']:.1f}x faster than "
-        f"the faster of jax.jacfwd/jax.jacrev; it was >5% slower than the best pure mode on "
+        f"on the hourglass the optimal plan needs {free['gain']:.1f}× fewer FLOPs than either "
+        f"pure mode and ran {than}; it was >5% slower than the best pure mode on "
         f"{slower['chains_over_limit']} of {slower['chains']} chains"
     )
 
@@ -687,11 +689,8 @@ def _plot_headline(data: Mapping[str, Any], s: Mapping[str, Any], png_path: path
         measured = s["hourglass_measured"]
         speedup = measured["speedup_vs_faster_of_jacfwd_jacrev"]
         gain = min(flops[n] for n in names[:2])
-        if speedup >= 1:
-            faster = f"{speedup:.1f}× faster than either"
-        else:
-            faster = f"yet {1 / speedup:.1f}× slower than the faster one"
-        title = f"Mixing forward and reverse mode: {gain:.0f}× fewer FLOPs, {faster}"
+        than = _plot.versus([1 / speedup], "the faster of jacfwd and jacrev")
+        title = f"Mixing forward and reverse mode: {gain:.0f}× fewer FLOPs, and {than}"
         best = m[OPTIMAL]
         optimal_abs = (
             f"{_plot.si(best['predicted_flops'], 'FLOP')}, {_plot.si(best['median_s'], 's')}"
@@ -816,12 +815,27 @@ def _draw_chain(ax: Any, sizes: Sequence[int], plan: str) -> None:
 
 
 def _plot_detail(data: Mapping[str, Any], s: Mapping[str, Any], png_path: pathlib.Path) -> None:
-    """Every chain against the optimal plan; FLOPs vs time; random chains; the article's sums."""
+    """Every chain against the optimal plan; FLOPs vs time; random chains; the article's sums.
+
+    A panel whose part was not measured in this run is left out, never drawn empty.
+    """
     chains = _chains(data)
-    fig = _plot.figure(17, 16)
-    top, bottom = fig.subfigures(2, 1, height_ratios=[2.1, 1])
-    ax_flops, ax_time = top.subplots(2, 1, sharex=True)
+    randoms = any(p["kind"] == "random" for p in data["points"])
+    bottom_panels = [
+        *([lambda ax: _plot_predicted_vs_time(ax, chains, s.get("rank_correlation"))]
+          if chains else []),
+        *([lambda ax: _plot_random(ax, data, s)] if randoms else []),
+        *([lambda ax: _plot_article(ax, s["article"])] if s.get("article") else []),
+    ]  # fmt: skip
+    parts = [part for part, drawn in (("strips", chains), ("bottom", bottom_panels)) if drawn]
+    if not parts:
+        return
+    heights = {"strips": 2.1, "bottom": 1.0}
+    fig = _plot.figure(17, 5 + 11 * len(parts) / 2)
+    subs = np.atleast_1d(fig.subfigures(len(parts), 1, height_ratios=[heights[x] for x in parts]))
+    sub = dict(zip(parts, subs, strict=True))
     if chains:
+        ax_flops, ax_time = sub["strips"].subplots(2, 1, sharex=True)
         _plot_strip_flops(ax_flops, chains)
         _plot_strip_time(ax_time, chains, data["params"]["slowdown_limit"])
         slow = s["optimal_over_best_pure"]["jax"]
@@ -831,13 +845,11 @@ def _plot_detail(data: Mapping[str, Any], s: Mapping[str, Any], png_path: pathli
             f">{limit:.0f}% slower on {slow['chains_over_limit']} of {slow['chains']} chains"
         )
     else:
-        _plot.no_data(ax_flops, data)
-        _plot.no_data(ax_time, data)
-        title = "Chain order in detail: no chain was measured in this run"
-    ax_scatter, ax_random, ax_seed = bottom.subplots(1, 3)
-    _plot_predicted_vs_time(ax_scatter, data, chains, s.get("rank_correlation"))
-    _plot_random(ax_random, data, s)
-    _plot_article(ax_seed, data, s.get("article"))
+        title = "Chain order in detail: random chains and the article's example"
+    if bottom_panels:
+        axes = np.atleast_1d(sub["bottom"].subplots(1, len(bottom_panels)))
+        for ax, draw in zip(axes, bottom_panels, strict=True):
+            draw(ax)
     _plot.finish(fig, data, png_path, title, _sizes(data))
 
 
@@ -852,7 +864,6 @@ def _slots(ax: Any, chains: list[dict], labels: bool) -> None:
         ax.set_xticklabels(
             [f"{'-'.join(map(str, p['sizes']))}\n{p['matrix_free']['plan']}" for p in chains],
             rotation=90,
-            fontsize=8,
             family="monospace",
         )
     _plot.slot_groups(ax, [p["family"] for p in chains], label=not labels)
@@ -904,17 +915,10 @@ def _plot_strip_time(ax: Any, chains: list[dict], limit: float) -> None:
     )
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
     _slots(ax, chains, labels=True)
-    ax.set_xlabel(
-        "chain: layer widths n0-…-nL and its optimal plan  (" + NOTATION + ")", fontsize=9
-    )
+    ax.set_xlabel("chain: layer widths n0-…-nL and its optimal plan  (" + NOTATION + ")")
 
 
-def _plot_predicted_vs_time(
-    ax: Any, data: Mapping[str, Any], chains: list[dict], rho: Mapping[str, Any] | None
-) -> None:
-    if not chains:
-        _plot.no_data(ax, data)
-        return
+def _plot_predicted_vs_time(ax: Any, chains: list[dict], rho: Mapping[str, Any] | None) -> None:
     for name, series in METHODS.items():
         xs = [p["methods"][name]["predicted_flops"] for p in chains]
         ys = [1e3 * p["methods"][name]["median_s"] for p in chains]
@@ -928,14 +932,11 @@ def _plot_predicted_vs_time(
         if rho
         else "Predicted FLOPs and measured time"
     )
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
 
 
 def _plot_random(ax: Any, data: Mapping[str, Any], s: Mapping[str, Any]) -> None:
     points = sorted((p for p in data["points"] if p["kind"] == "random"), key=lambda p: p["L"])
-    if not points:
-        _plot.no_data(ax, data)
-        return
     L = [p["L"] for p in points]
     d = {q: [p["dense"][q] for p in points] for q in ("p10", "p25", "median", "p75", "p90")}
     ax.fill_between(
@@ -964,23 +965,11 @@ def _plot_random(ax: Any, data: Mapping[str, Any], s: Mapping[str, Any]) -> None
         notes.append(
             f"both optimisers solve {params['dp_factors']} factors in {max(dp.values()):.2f} s"
         )
-    ax.text(
-        0.98,
-        0.03,
-        "\n".join(notes),
-        transform=ax.transAxes,
-        ha="right",
-        va="bottom",
-        fontsize=8,
-        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85},
-    )
-    ax.legend(fontsize=8, loc="upper left")
+    legend = ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)
+    legend.set_title("\n".join(notes))  # the notes under the axes too: off the data
 
 
-def _plot_article(ax: Any, data: Mapping[str, Any], seed: Mapping[str, Any] | None) -> None:
-    if not seed:
-        _plot.no_data(ax, data)
-        return
+def _plot_article(ax: Any, seed: Mapping[str, Any]) -> None:
     rows = [
         (
             "article_backwards_computation",
@@ -995,10 +984,10 @@ def _plot_article(ax: Any, data: Mapping[str, Any], seed: Mapping[str, Any] | No
     ]
     values = [seed[k]["multiply_adds"] for k, _, _ in rows]
     drawn = ax.barh([1, 0], values, color=[c for _, _, c in rows], height=0.55)
-    ax.bar_label(drawn, [f"{v:,}" for v in values], padding=4, fontsize=10)
+    ax.bar_label(drawn, [f"{v:,}" for v in values], padding=4)
     ax.set_yticks([1, 0], [label for _, label, _ in rows])
-    ax.set_xscale("log")
-    ax.set_xlim(min(values) / 3, max(values) * 30)
+    ax.set_xlim(0, max(values) * 1.35)  # a linear axis: the bars' lengths are the counts
+    ax.xaxis.set_major_formatter(lambda v, _: _plot.si(v, "") if v else "0")
     ax.grid(axis="y", visible=False)
     ax.set_xlabel("multiply-adds for ∂ℓ/∂x")
     x, z1, z2, z3, _ = seed["sizes"]

@@ -480,7 +480,7 @@ def plot(json_path: pathlib.Path, png_path: pathlib.Path) -> None:
                     ratio = _row(s["rows"], activation, init, net)["ratio"]
                     notes.append(f"{net} {ratio:.2g}")
                 ax.text(
-                    0.97, 0.04, "\n".join(notes), transform=ax.transAxes, fontsize=8,
+                    0.97, 0.04, "\n".join(notes), transform=ax.transAxes,
                     ha="right", va="bottom", bbox={"fc": "white", "ec": "none", "alpha": 0.8},
                 )  # fmt: skip
                 ax.set_title(f"{activation}, {INIT_NAMES[init]}")
@@ -489,7 +489,8 @@ def plot(json_path: pathlib.Path, png_path: pathlib.Path) -> None:
                 if j == 0:
                     ax.set_ylabel("||dL/dh_l|| ÷ ||dL/dh_L||")
         axes[0, 0].set_yticks(_decades(min(shown), max(shown)))
-        axes[0, 0].legend(loc="upper left")
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        axes[0, -1].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.03, 1))
         title = _title(s)
         sizes_text = (
             f"width {p['width']}, batch {p['batch']}, no biases or normalisation · {p['dtype']} "

@@ -490,12 +490,19 @@ def headline(data: Mapping[str, Any]) -> str:
     return (
         f"an HVP (fwd-over-rev) costs {r['jax']['fwd-over-rev']['median']:.2f} gradients with JAX "
         f"and {r['adlab']['fwd-over-rev']['median']:.2f} with adlab (published, JAX on an A100: "
-        f"2.25-2.55); fwd-over-rev fastest at {best['fastest']} of {best['of']} points, within "
-        f"noise of the fastest at {best['within_noise']} more"
+        f"2.25-2.55); adlab's HVPs are {_versus_jax(s)}; fwd-over-rev fastest at "
+        f"{best['fastest']} of {best['of']} points, within noise of the fastest at "
+        f"{best['within_noise']} more"
     )
 
 
-# ---- figure ---------------------------------------------------------------------------------
+def _versus_jax(s: Mapping[str, Any]) -> str:
+    """adlab's HVP time against JAX's, in words, from the median ratio of each mode."""
+    medians = [s["adlab_over_jax"][m]["time_median"] for m in SCALABLE]
+    return _plot.versus(medians, "JAX's") + ", by each mode's median"
+
+
+# ---- figures --------------------------------------------------------------------------------
 
 MODES = {  # colour and marker per mode
     "fwd-over-rev": (_plot.BLUE, "o"),
@@ -507,6 +514,7 @@ ENGINE_STYLE = {  # adlab: solid line, filled markers; JAX: dashed line, hollow 
     "jax": {"ls": "--", "hollow": True, "label": "JAX"},
 }
 WORKLOAD_MARKER = {"rosenbrock": "D", "mlp": "o", "transformer": "^"}
+WORKLOAD_NAME = {"rosenbrock": "Rosenbrock", "mlp": "MLP", "transformer": "transformer"}
 WORKLOAD_TITLE = {
     "rosenbrock": "Rosenbrock, n dimensions",
     "mlp": "MLP, depth 3, batch 128",
@@ -515,58 +523,45 @@ WORKLOAD_TITLE = {
 
 
 def plot(json_path: pathlib.Path, png_path: pathlib.Path) -> None:
-    """Draws the figure from the JSON alone.
+    """Draws two figures from the JSON alone: the finding at png_path, the detail beside it.
 
-    Top row (the finding): the time of an HVP ÷ the time of a gradient against size, one panel
-    per workload, one line per mode and engine, the published ratios shaded. Bottom row: the
-    compiled programs' memory ÷ the gradient's; the dense Hessian and fwd-over-fwd against one
-    HVP, with the crossovers k = 1, 10 and n; and the runs on other backends (a GPU), or a note
-    that none exists yet.
+    The finding: the time of an HVP ÷ the time of a gradient, every mode and engine at every
+    point, against the time of the gradient, with the medians over the compute-bound points.
+    The detail (`<stem>_detail.png`): the same ratio against size, one panel per workload, with
+    the published ratios and the A/A control; the compiled programs' memory ÷ the gradient's;
+    the dense Hessian and fwd-over-fwd against one HVP; and, where the JSON holds one, the run
+    on another backend (a GPU).
 
     Args:
       json_path: the results JSON.
-      png_path: where the PNG goes.
+      png_path: where the PNG goes; the detail goes to `<stem>_detail.png` beside it.
     """
     data = read_json(json_path)
-    s = data["summary"]
-    points = data["points"]
     with _plot.style():
-        fig = _plot.figure(17, 10)
-        top, bottom = fig.subfigures(2, 1, height_ratios=[1, 1])
-        axes = top.subplots(1, 3, sharey=True)
-        for ax, workload in zip(axes, WORKLOADS, strict=True):
-            mine = [p for p in points if p["workload"] == workload]
-            if mine:
-                _plot_ratio(ax, mine, workload)
-            else:
-                _plot.no_data(ax, data)
-        axes[0].set_ylabel("time of one HVP ÷ time of one gradient")
-        ratios = [vs_grad(p, e, m) for p in points for e in ENGINES for m in SCALABLE]
-        axes[0].set_ylim(min([0.8, *ratios]) / 1.1, max([4.0, *ratios]) * 1.1)
-        handles, labels = next(
-            (ax.get_legend_handles_labels() for ax in axes if ax.get_legend_handles_labels()[0]),
-            ([], []),
-        )
-        top.legend(handles, labels, loc="outside right upper")
-        ax_mem, ax_cross, ax_gpu = bottom.subplots(1, 3)
-        _plot_memory(ax_mem, points)
-        _plot_crossover(ax_cross, points, s)
-        _plot_backends(ax_gpu, data)
-        _plot.finish(fig, data, png_path, _title(s), _sizes(data["params"]))
+        _plot_finding(data, png_path)
+        _plot_detail(data, _plot.beside(png_path, "detail"))
 
 
-def _title(s: Mapping[str, Any]) -> str:
-    r = [s["hvp_over_grad"][e][m]["median"] for e in ENGINES for m in SCALABLE]
-    title = f"A Hessian-vector product costs {min(r):.1f}–{max(r):.1f} gradients in every mode"
-    rosenbrock = (s["crossover"].get("rosenbrock") or {}).get("jax")
-    if rosenbrock and rosenbrock["crossing"]["10"]["where"] == "between":
-        n = rosenbrock["crossing"]["10"]["n"]
-        title += f"; beyond n ≈ {n:.0f}, 10 of them cost less than the dense Hessian"
-    return title
+def _medians(s: Mapping[str, Any]) -> list[float]:
+    """HVP ÷ gradient, the median over the compute-bound points, of every engine and mode."""
+    return [s["hvp_over_grad"][e][m]["median"] for e in ENGINES for m in SCALABLE]
+
+
+def _title(data: Mapping[str, Any]) -> str:
+    r = _medians(data["summary"])
+    bound = any(grad_s(p) >= LARGE_GRAD_S for p in data["points"])
+    where = (
+        f"Once a gradient takes ≥ {LARGE_GRAD_S * 1e3:g} ms"
+        if bound
+        else f"At every size measured (gradients < {LARGE_GRAD_S * 1e3:g} ms)"
+    )
+    return f"{where}, an HVP costs {min(r):.1f}–{max(r):.1f} gradients in every mode (medians)"
 
 
 def _sizes(params: Mapping[str, Any]) -> str:
-    grids = "; ".join(f"{w} {KNOB[w]} ∈ {{{', '.join(map(str, params[w]))}}}" for w in WORKLOADS)
+    grids = " · ".join(
+        f"{w} {KNOB[w]} ∈ {{{', '.join(map(str, params[w]))}}}" for w in WORKLOADS if params[w]
+    )
     return (
         f"{grids} · {params['dtype']} · dense Hessian and fwd-over-fwd up to n = "
         f"{params['max_dense_n']} · times: medians of {params['rounds']} interleaved rounds"
@@ -578,6 +573,66 @@ def _style(engine: str, mode: str, label: bool = True) -> dict[str, Any]:
     e = ENGINE_STYLE[engine]
     series = _plot.Series(f"{mode}, {e['label']}" if label else None, color, marker, e["hollow"])
     return {**series.markers(), "ls": e["ls"], "lw": 1.4}
+
+
+def _plot_finding(data: Mapping[str, Any], png_path: pathlib.Path) -> None:
+    """HVP ÷ gradient against the gradient's time: every point, mode and engine in one panel."""
+    points = data["points"]
+    s = data["summary"]
+    fig = _plot.figure(11, 5.6)
+    ax = fig.subplots()
+    xs = [grad_s(p) * 1e3 for p in points]
+    left, right = min(xs) / 1.5, max(xs) * 1.5
+    threshold = LARGE_GRAD_S * 1e3
+    if min(xs) < threshold:
+        ax.axvspan(left, threshold, color=_plot.GREY, alpha=0.12, lw=0)
+        ax.text(0.01, 0.98, f"gradient < {threshold:g} ms: both programs\nare mostly dispatch "
+                "overhead", transform=ax.transAxes, va="top", color="#555555")  # fmt: skip
+    r = _medians(s)
+    if max(xs) >= threshold:
+        label = f"medians over the points ≥ {threshold:g} ms: {min(r):.1f}–{max(r):.1f}"
+        ax.fill_between([threshold, right], min(r), max(r), color=_plot.BLACK, alpha=0.12, lw=0,
+                        label=label)  # fmt: skip
+    for engine in ENGINES:
+        for mode in SCALABLE:
+            ys = [vs_grad(p, engine, mode) for p in points]
+            ax.plot(xs, ys, **{**_style(engine, mode), "ls": "none"})
+    ax.axhline(1, color=_plot.BLACK, lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlim(left, right)
+    ax.xaxis.set_major_formatter(lambda v, _: f"{v:g}")
+    ax.set_ylim(
+        0, max(3.0, *(vs_grad(p, e, m) for p in points for e in ENGINES for m in SCALABLE)) * 1.08
+    )
+    names = [WORKLOAD_NAME[w] for w in WORKLOADS if any(p["workload"] == w for p in points)]
+    shown = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+    ax.set_xlabel(f"time of one gradient (ms, JAX): {shown} at every size")
+    ax.set_ylabel("time of one HVP ÷ time of one gradient")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
+    _plot.finish(fig, data, png_path, _title(data), _sizes(data["params"]))
+
+
+def _plot_detail(data: Mapping[str, Any], png_path: pathlib.Path) -> None:
+    """Per workload against size; memory; dense Hessian or k HVPs; other backends if any."""
+    points = data["points"]
+    workloads = [w for w in WORKLOADS if any(p["workload"] == w for p in points)]
+    dense = [p for p in points if "dense" in p["programs"]["jax"]]
+    others = len(backend_runs(data)) > 1  # another backend's run: a GPU's, say
+    bottom_panels = [_plot_memory, *([_plot_crossover] if dense else []),
+                     *([_plot_backends] if others else [])]  # fmt: skip
+    fig = _plot.figure(17, 10.5)
+    top, bottom = fig.subfigures(2, 1)
+    axes = np.atleast_1d(top.subplots(1, len(workloads), sharey=True))
+    for ax, workload in zip(axes, workloads, strict=True):
+        _plot_ratio(ax, [p for p in points if p["workload"] == workload], workload)
+    axes[0].set_ylabel("time of one HVP ÷ time of one gradient")
+    ratios = [vs_grad(p, e, m) for p in points for e in ENGINES for m in SCALABLE]
+    axes[0].set_ylim(min([0.8, *ratios]) / 1.1, max([4.0, *ratios]) * 1.1)
+    top.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper")
+    for ax, draw in zip(np.atleast_1d(bottom.subplots(1, len(bottom_panels))), bottom_panels):
+        draw(ax, data)
+    title = "Hessian-vector products in detail: per workload, memory, dense Hessian or k HVPs"
+    _plot.finish(fig, data, png_path, title, _sizes(data["params"]))
 
 
 def _plot_ratio(ax: Any, points: list[dict], workload: str) -> None:
@@ -594,18 +649,19 @@ def _plot_ratio(ax: Any, points: list[dict], workload: str) -> None:
     small = [p["size"] for p in points if grad_s(p) < LARGE_GRAD_S]
     if small:
         ax.axvspan(min(xs) / 1.5, max(small) * 1.2, color=_plot.GREY, alpha=0.07, lw=0)
-        ax.text(
-            0.02, 0.97, "shaded: gradient < 1 ms,\ndispatch-bound", transform=ax.transAxes,
-            va="top", fontsize=8, color="#555555",
-        )  # fmt: skip
+        ax.text(0.02, 0.97, "shaded: gradient < 1 ms", transform=ax.transAxes, va="top",
+                color="#555555")  # fmt: skip
     ax.set_xscale("log")
     ax.set_xticks(xs, [str(x) if x < 10_000 else f"{x:.0e}".replace("e+0", "e") for x in xs])
     ax.minorticks_off()
     ax.set_xlabel(KNOB[workload])
-    ax.set_title(WORKLOAD_TITLE[workload])
+    r = [vs_grad(p, e, m) for p in points for e in ENGINES for m in SCALABLE]
+    ax.set_title(f"{WORKLOAD_TITLE[workload]}: {min(r):.1f}–{max(r):.1f} gradients")
 
 
-def _plot_memory(ax: Any, points: list[dict]) -> None:
+def _plot_memory(ax: Any, data: Mapping[str, Any]) -> None:
+    points = data["points"]
+    shown = []
     for workload in WORKLOADS:
         mine = [p for p in points if p["workload"] == workload]
         if not mine:
@@ -613,26 +669,24 @@ def _plot_memory(ax: Any, points: list[dict]) -> None:
         for engine in ENGINES:
             for mode in SCALABLE:
                 ys = [_over_grad(p, engine, mode, "memory_bytes") for p in mine]
-                style = _style(engine, mode, label=workload == "mlp")
-                ax.plot([p["n"] for p in mine], ys, **style, alpha=0.85)
+                shown += ys
+                ax.plot([p["n"] for p in mine], ys, **_style(engine, mode, label=False), alpha=0.85)
         last = mine[-1]
         ax.annotate(
             workload, (last["n"], _over_grad(last, "jax", "fwd-over-rev", "memory_bytes")),
-            xytext=(6, 0), textcoords="offset points", fontsize=9, va="center",
+            xytext=(6, 0), textcoords="offset points", va="center",
         )  # fmt: skip
     ax.set_xscale("log")
+    ax.set_xlim(right=max(p["n"] for p in points) * 30)  # room for the workloads' names
     ax.set_xlabel("n, the number of parameters")
-    ax.set_ylabel("compiled memory of one HVP ÷ a gradient's")
-    ax.set_title("Memory: arguments + outputs + temporaries (XLA)")
+    ax.set_ylabel("compiled memory of one HVP\n÷ a gradient's")
+    ax.set_title(f"Memory (XLA): an HVP needs {min(shown):.1f}–{max(shown):.1f}× a gradient's")
 
 
-def _plot_crossover(ax: Any, points: list[dict], s: Mapping[str, Any]) -> None:
-    drawn = False
+def _plot_crossover(ax: Any, data: Mapping[str, Any]) -> None:
+    points, s = data["points"], data["summary"]
     for workload in ("rosenbrock", "mlp"):
         mine = [p for p in points if p["workload"] == workload and "dense" in p["programs"]["jax"]]
-        if not mine:
-            continue
-        drawn = True
         ns = [p["n"] for p in mine]
         for engine in ENGINES:
             e = ENGINE_STYLE[engine]
@@ -647,38 +701,32 @@ def _plot_crossover(ax: Any, points: list[dict], s: Mapping[str, Any]) -> None:
                 )
                 style = series.markers(label=series.label if workload == "mlp" else None)
                 ax.plot(ns, ys, **{**style, "ls": e["ls"], "lw": 1.4})
-    if not drawn:
-        ax.text(0.5, 0.5, "no point small enough for a dense Hessian", transform=ax.transAxes,
-                ha="center", va="center", color=_plot.GREY)  # fmt: skip
-        return
     ns = sorted({p["n"] for p in points if "dense" in p["programs"]["jax"]})
     line = np.geomspace(min(ns), max(ns), 50)
     ax.plot(line, line, ":", color=_plot.BLACK, lw=1.2, label="k = n HVPs (one per column)")
     for k in CROSSOVER_K:
         ax.axhline(k, color=_plot.BLACK, lw=0.8, ls=(0, (4, 3)))
-        ax.text(min(ns), k * 1.15, f"k = {k} HVP{'s' if k > 1 else ''}", fontsize=8)
+        ax.text(min(ns), k * 1.15, f"k = {k} HVP{'s' if k > 1 else ''}")
     _plot.times_axis(ax)
     ax.set_xscale("log")
     ax.set_xlabel("n  (◆ Rosenbrock, ● MLP)")
-    ax.set_ylabel("time ÷ time of one HVP (fwd-over-rev)")
+    ax.set_ylabel("time ÷ time of one HVP\n(fwd-over-rev)")
     jax_rosenbrock = (s["crossover"].get("rosenbrock") or {}).get("jax")
     if jax_rosenbrock:
         k10 = crossing_text(jax_rosenbrock["crossing"]["10"])
         ax.set_title(f"Dense Hessian or k HVPs? Rosenbrock: 10 HVPs cost one Hessian at {k10}")
     else:
         ax.set_title("Dense Hessian or k HVPs?")
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
 
 
 def _plot_backends(ax: Any, data: Mapping[str, Any]) -> None:
-    runs = backend_runs(data)
-    others = [b for b in runs if b != "cpu"]
-    if not others:
-        _plot.no_other_backend(ax, NAME)
-        return
+    """fwd-over-rev with JAX on every backend of the JSON (drawn only when there are two)."""
     colors = [_plot.BLACK, _plot.ORANGE, _plot.PURPLE]
-    for color, (backend, run) in zip(colors, runs.items()):
+    spans = []
+    for color, (backend, run) in zip(colors, backend_runs(data).items()):
         kind = run["meta"].get("device_kind", backend)
+        ys_all = []
         for workload in WORKLOADS:
             mine = [p for p in run["points"] if p["workload"] == workload]
             if mine:
@@ -686,12 +734,14 @@ def _plot_backends(ax: Any, data: Mapping[str, Any]) -> None:
                     f"{kind}" if workload == "mlp" else None, color, WORKLOAD_MARKER[workload]
                 )
                 ys = [vs_grad(p, "jax", "fwd-over-rev") for p in mine]
+                ys_all += ys
                 ax.plot([p["n"] for p in mine], ys, **{**series.markers(), "ls": "-", "lw": 1.2})
+        spans.append(f"{kind} {min(ys_all):.1f}–{max(ys_all):.1f}")
     ax.set_xscale("log")
     ax.set_xlabel("n  (◆ Rosenbrock, ● MLP, ▲ transformer)")
-    ax.set_ylabel("HVP ÷ gradient (fwd-over-rev, JAX)")
-    ax.set_title("Backends side by side")
-    ax.legend(loc="upper left")
+    ax.set_ylabel("HVP ÷ gradient\n(fwd-over-rev, JAX)")
+    ax.set_title("HVP ÷ gradient by backend: " + ", ".join(spans))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
 
 
 def readme(data: Mapping[str, Any]) -> str:
@@ -777,6 +827,9 @@ def readme(data: Mapping[str, Any]) -> str:
 
 ![hvp](figures/hvp.png)
 
+The figure above gathers every point; [the detail figure](figures/hvp_detail.png) shows the
+ratio per workload and size, the memory, and the dense Hessian against k HVPs.
+
 H v for a scalar loss over n parameters, in the modes of JAX's autodiff cookbook
 (Pearlmutter 1994): fwd-over-rev `jvp(grad f)`, rev-over-fwd `grad(x ↦ jvp(f, x, v))`,
 rev-over-rev `grad(x ↦ ⟨∇f(x), v⟩)`, and, at small n only, fwd-over-fwd (n nested forward
@@ -808,8 +861,9 @@ brackets):
 - **Why the ratio is what it is.** {why} XLA's FLOPs of fwd-over-rev are
   {f["jax"]["fwd-over-rev"]["median"]:.2f}× the gradient's, and the memory of the compiled
   program is {m["jax"]["fwd-over-rev"]["median"]:.2f}×: tangents are stored beside the primals.
-- **adlab against JAX:** adlab's programs take {aa["grad"]["time_median"]:.2f}× JAX's time for
-  the gradient and {aa["fwd-over-rev"]["time_median"]:.2f}× for fwd-over-rev (at most
+- **adlab against JAX:** adlab's HVPs are {_versus_jax(s)}. Its programs take
+  {aa["grad"]["time_median"]:.2f}× JAX's time for the gradient and
+  {aa["fwd-over-rev"]["time_median"]:.2f}× for fwd-over-rev (at most
   {max(a["time_max"] for a in aa.values()):.2f}×); their XLA FLOPs differ by at most
   {100 * max(a["flops_max_rel_gap"] for a in aa.values()):.1f}%. The A/A control (JAX's
   gradient against itself) gives {aa_control["median"]:.2f}, at most

@@ -1,7 +1,8 @@
-"""README sections generated from the code, so they cannot go stale.
+"""Documents generated from the code and the results, so they cannot go stale.
 
-``python -m experiments.readme`` rewrites the marked sections of README.md; a test checks that the
-committed README equals what this module generates.
+``python -m experiments.readme`` rewrites the README's experiment findings, figures/RESULTS.md
+and the primitive table in docs/primitives.md; a test checks that what is committed equals
+what this module generates.
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import adlab  # noqa: F401  (registers every handler)
@@ -72,77 +75,183 @@ def primitive_table() -> str:
     return "\n".join(lines)
 
 
-FIGURES = Path(__file__).resolve().parents[1] / "figures"
+REPO = Path(__file__).resolve().parents[1]
+FIGURES = REPO / "figures"
+RESULTS = "RESULTS.md"  # beside the JSON files it is rendered from
+# The files with generated sections, and the sections each holds.
+DOCUMENTS = {"README.md": ("experiments",), "docs/primitives.md": ("primitives",)}
+
+Reader = Callable[[str], "dict | None"]  # experiment name -> its results (None: no file)
 
 
-def experiments_section(figures: Path = FIGURES) -> str:
-    """The README's experiment sections, each rendered from its JSON in ``figures/``.
+def folder_reader(folder: Path) -> Reader:
+    """Reads ``folder/NAME.json`` (None where the file does not exist)."""
 
-    Every experiment module with a ``readme(data)`` function contributes one section, so
-    every number the README quotes comes from a results file.
+    def read(name: str):
+        path = Path(folder) / f"{name}.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    return read
+
+
+def committed_reader(repo: Path = REPO) -> Reader | None:
+    """Reads ``figures/NAME.json`` as committed (git's HEAD); None outside a git checkout.
+
+    A user's own run rewrites figures/; the README quotes the committed run, so the check
+    that it is current must not read what the user measured.
     """
+    try:
+        subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+    def read(name: str):
+        done = subprocess.run(
+            ["git", "-C", str(repo), "show", f"HEAD:figures/{name}.json"],
+            capture_output=True,
+            text=True,
+        )
+        return json.loads(done.stdout) if done.returncode == 0 else None
+
+    return read
+
+
+def _results(read: Reader):
+    """(name, module, data) for each experiment with results and a ``readme(data)``."""
     import experiments  # the experiments package lives beside adlab in this repository
 
-    parts = ["## Experiments", ""]
-    parts.append(
-        "Each experiment is one file in `experiments/`; `python -m experiments NAME` measures "
-        "on your machine and writes `figures/NAME.json` (parameters, every point, metadata) "
-        "and `figures/NAME.png`, with the provenance in the figure's footer. A run measures "
-        "afresh: only an interrupted run of the same code on the same machine resumes from "
-        "the points it saved (`--fresh` and `--resume` choose explicitly). `--quick` runs a "
-        "small version into `build/quick/`, never into `figures/`, and marks its figures as "
-        "not for citation. `--full` runs the larger sizes of the experiments that have them "
-        "into `build/full/`; the committed figures are the default run's. `--out DIR` writes "
-        "elsewhere, `--device gpu` runs on a GPU through XLA when JAX sees one, and `--list` "
-        "lists the experiments. A run on one backend keeps the results of another backend "
-        "found in the same JSON beside its own, so a CPU and a GPU run share one file and one "
-        "figure; `python -m experiments.merge A.json B.json` joins two files measured on "
-        "different machines (same experiment and parameters) and redraws the figure. The "
-        "numbers below are read from the committed JSON files (2-core CPU unless "
-        "a file says otherwise)."
-    )
     for name in experiments.available():
         module = experiments.load(name)
-        path = figures / f"{name}.json"
-        if hasattr(module, "readme") and path.exists():
-            parts += ["", module.readme(json.loads(path.read_text()))]
+        data = read(name) if hasattr(module, "readme") else None
+        if data is not None:
+            yield name, module, data
+
+
+def _heading(section: str) -> str:
+    """The title of an experiment's section: its first Markdown heading, without the #s."""
+    for line in section.splitlines():
+        if line.startswith("#"):
+            return re.sub(r" \(`python -m experiments \w+`\)", "", line.lstrip("#").strip())
+    raise ValueError(f"an experiment's readme() has no heading: {section[:80]!r}")
+
+
+def experiments_section(read: Reader) -> str:
+    """The README's experiments: each one's title, figure and one-line finding.
+
+    The full results, tables and claim by claim, are in figures/RESULTS.md.
+    """
+    parts = [
+        "## Experiments",
+        "",
+        "Each experiment measures on your machine and writes `figures/NAME.json` (parameters, "
+        "every point, and where it ran) and `figures/NAME.png`. The run also rewrites "
+        "[figures/RESULTS.md](figures/RESULTS.md), the results in full: tables and each "
+        "claim checked. The findings below are those of the committed run, on a 2-core CPU.",
+    ]
+    for name, module, data in _results(read):
+        title = _heading(module.readme(data))
+        parts += ["", f"### {title}", "", f"![{name}](figures/{name}.png)", ""]
+        finding = (
+            f"**Finding:** {module.headline(data).rstrip('.')}. "
+            if hasattr(module, "headline")
+            else ""
+        )
+        parts.append(f"{finding}Rerun: `python -m experiments {name}`.")
     return "\n".join(parts)
 
 
-SECTIONS = {"primitives": primitive_table, "experiments": experiments_section}
+def results_document(read: Reader, quick: bool = False) -> str:
+    """figures/RESULTS.md: every experiment's full results, rendered from its JSON."""
+    parts = [
+        "# Results",
+        "",
+        "Generated by `python -m experiments` from the JSON files beside this one; a run "
+        "rewrites it. Each experiment is one file in `experiments/`; "
+        "`python -m experiments NAME` measures on your machine and writes `NAME.json` "
+        "(parameters, every point, metadata) and `NAME.png`, with the provenance in the "
+        "figure's footer. A run measures afresh: only an interrupted run of the same code on "
+        "the same machine resumes from the points it saved (`--fresh` and `--resume` choose "
+        "explicitly). `--quick` runs a small version into `build/quick/`, never into "
+        "`figures/`. `--full` runs the larger sizes of the experiments that have them into "
+        "`build/full/`. `--device gpu` runs on a GPU through XLA when JAX sees one. A run on one "
+        "backend keeps the results of another backend found in the same JSON beside its own; "
+        "`python -m experiments.merge A.json B.json` joins two files measured on different "
+        "machines and redraws the figure.",
+    ]
+    if quick:
+        parts += ["", "**A quick run: small sizes, not for citation.**"]
+    for _, module, data in _results(read):
+        # The sections link their figures as seen from the repository's root.
+        parts += ["", module.readme(data).replace("](figures/", "](")]
+    return "\n".join(parts) + "\n"
 
 
-def render(readme: str) -> str:
+def write_results(folder: Path, quick: bool = False) -> Path:
+    """Writes ``folder/RESULTS.md`` from the experiments' JSON files in ``folder``."""
+    path = Path(folder) / RESULTS
+    _common.write_text(path, results_document(folder_reader(folder), quick))
+    return path
+
+
+def render(text: str, sections: dict[str, Callable[[], str]]) -> str:
     """Replaces each ``<!-- NAME:start -->...<!-- NAME:end -->`` section with fresh text."""
-    for name, make in SECTIONS.items():
+    for name, make in sections.items():
         pattern = re.compile(rf"(<!-- {name}:start -->).*?(<!-- {name}:end -->)", re.S)
-        if not pattern.search(readme):
-            raise ValueError(f"README has no '<!-- {name}:start/end -->' section.")
+        if not pattern.search(text):
+            raise ValueError(f"no '<!-- {name}:start/end -->' section to regenerate.")
         body = make()
-        readme = pattern.sub(lambda m, b=body: f"{m.group(1)}\n{b}\n{m.group(2)}", readme)
-    return readme
+        text = pattern.sub(lambda m, b=body: f"{m.group(1)}\n{b}\n{m.group(2)}", text)
+    return text
+
+
+def generated(read: Reader, repo: Path = REPO) -> dict[str, str]:
+    """What every generated file of ``repo`` should hold, relative path -> text."""
+    makers = {
+        "experiments": lambda: experiments_section(read),
+        "primitives": primitive_table,
+    }
+    files = {
+        doc: render((repo / doc).read_text(), {n: makers[n] for n in names})
+        for doc, names in DOCUMENTS.items()
+    }
+    files[f"figures/{RESULTS}"] = results_document(read)
+    return files
+
+
+def stale(repo: Path = REPO) -> list[str]:
+    """The generated files that are not current (empty if all are).
+
+    A file is current if it equals what the committed results give, or what the results in
+    figures/ give: a user's own run rewrites figures/ and RESULTS.md but not the README,
+    and a maintainer regenerates everything before committing a new run.
+    """
+    readers = [r for r in (committed_reader(repo), folder_reader(repo / "figures")) if r]
+    wanted = [generated(read, repo) for read in readers]
+    current = {p: (repo / p).read_text() if (repo / p).exists() else None for p in wanted[0]}
+    return [p for p in wanted[0] if all(current[p] != files[p] for files in wanted)]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Rewrites the generated sections of the README in place (or checks them)."""
+    """Rewrites the generated files from figures/*.json (or checks them)."""
     parser = argparse.ArgumentParser(
         prog="python -m experiments.readme",
-        description="Regenerates the README's generated sections (the primitive table and "
-        "the experiment sections, read from figures/*.json).",
+        description="Regenerates the README's experiment findings, figures/RESULTS.md and "
+        "the primitive table in docs/primitives.md, from figures/*.json and the rules.",
     )
-    parser.add_argument("path", nargs="?", default="README.md", help="the README to rewrite")
     parser.add_argument(
-        "--check", action="store_true", help="only report whether the README is current"
+        "--check", action="store_true", help="only report whether the files are current"
     )
     args = parser.parse_args(argv)
-    file = Path(args.path)
-    text = file.read_text()
-    fresh = render(text)
     if args.check:
-        print("README is current" if fresh == text else "README is stale: run without --check")
-        return 0 if fresh == text else 1
-    if fresh != text:
-        _common.write_text(file, fresh)
+        old = stale()
+        print(f"stale: {', '.join(old)}" if old else "generated files are current")
+        return 1 if old else 0
+    for path, text in generated(folder_reader(FIGURES)).items():
+        file = REPO / path
+        if not file.exists() or file.read_text() != text:
+            _common.write_text(file, text)
     return 0
 
 

@@ -39,6 +39,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from matplotlib import patheffects
 
 import adlab
 from adlab import chain
@@ -591,55 +592,38 @@ def _style(engine: str, method: str, label: bool = True) -> dict[str, Any]:
     name, color, marker = METHOD_STYLE[method]
     e = ENGINE_STYLE[engine]
     series = _plot.Series(f"{name}, {e['label']}" if label else None, color, marker, e["hollow"])
-    return {**series.markers(), "ls": e["ls"], "lw": 1.4}
+    size = 9.5 if e["hollow"] else 6  # where the engines coincide, JAX's ring frames adlab's dot
+    return {**series.markers(size), "ls": e["ls"], "lw": 1.4}
 
 
 def plot(json_path: pathlib.Path, png_path: pathlib.Path) -> None:
-    """Draws two figures from the JSON alone: the finding at png_path, the devices beside it.
+    """Draws the figures from the JSON alone: the finding at png_path, two more beside it.
 
     The finding: the (n, m) plane of jacfwd ÷ jacrev (JAX) with the measured crossovers of both
-    engines and the FLOP model's n = m; one JVP, one VJP and the gradient against f; depth
-    (time and memory); eager against jit; the runs on other backends, or a note that none
-    exists yet. The devices (`<stem>_devices.png`): equality with one device and the
-    collectives XLA inserted, per device count.
+    engines and the FLOP model's n = m. The detail (`<stem>_detail.png`): one JVP, one VJP and
+    the gradient against f; depth (time and memory); eager against jit; and, where the JSON
+    holds another backend's run, the backends side by side. The devices (`<stem>_devices.png`,
+    only where they were measured): equality with one device and the collectives XLA
+    inserted, per device count.
 
     Args:
       json_path: the results JSON.
-      png_path: where the PNG goes; the devices figure goes to `<stem>_devices.png` beside it.
+      png_path: where the PNG goes; the other two go beside it.
     """
     data = read_json(json_path)
     s = data["summary"]
-    points = data["points"]
-    part = {p: [q for q in points if q["part"] == p] for p in ("map", "chain", "eager")}
-    with _plot.style():
-        fig = _plot.figure(17, 13)
-        grid_spec = fig.add_gridspec(3, 3, height_ratios=[1, 1, 1])
-        ax_plane = fig.add_subplot(grid_spec[0:2, 0:2])
-        ax_gradient = fig.add_subplot(grid_spec[0, 2])
-        ax_eager = fig.add_subplot(grid_spec[1, 2])
-        ax_depth = fig.add_subplot(grid_spec[2, 0])
-        ax_memory = fig.add_subplot(grid_spec[2, 1])
-        ax_backends = fig.add_subplot(grid_spec[2, 2])
-        for ax, mine, draw in (
-            (
-                ax_plane,
-                part["map"],
-                lambda ax: _plot_plane(ax, fig, part["map"], s, data["params"]),
-            ),
-            (ax_gradient, s["cheap_gradient"], lambda ax: _plot_gradient(ax, s)),
-            (ax_eager, part["eager"], lambda ax: _plot_eager(ax, s)),
-            (ax_depth, part["chain"], lambda ax: _plot_depth(ax, s)),
-            (ax_memory, part["chain"], lambda ax: _plot_memory(ax, s)),
-        ):
-            if mine:
-                draw(ax)
-            else:
-                _plot.no_data(ax, data)
-        _plot_backends(ax_backends, data)
-        _plot.finish(fig, data, png_path, _title(s), _sizes(data["params"]))
     png_path = pathlib.Path(png_path)
-    devices_png = png_path.with_name(f"{png_path.stem}_devices{png_path.suffix}")
-    _plot_devices(data, devices_png)
+    with _plot.style():
+        fig = _plot.figure(11.5, 9)
+        ax = fig.subplots()
+        _plot_plane(ax, fig, [p for p in data["points"] if p["part"] == "map"], s, data)
+        _plot.finish(fig, data, png_path, _title(s), _sizes(data["params"], "map"))
+        _plot_detail(data, _plot.beside(png_path, "detail"))
+        devices_png = _plot.beside(png_path, "devices")
+        if any(p["part"] == "devices" for p in data["points"]):
+            _plot_devices(data, devices_png)
+        else:  # not measured in this run: no figure, and none left from an earlier run
+            devices_png.unlink(missing_ok=True)
 
 
 def _title(s: Mapping[str, Any]) -> str:
@@ -650,23 +634,23 @@ def _title(s: Mapping[str, Any]) -> str:
     where = (
         f"they cross near m ≈ {cross:.2g} n, not at the model's m = n"
         if cross and not 0.5 <= cross <= 2
-        else "they cross near m = n, as the FLOP model says"
+        else "they cross near m = n, as FLOPs predict"
         if cross
         else "no crossing measured"
     )
-    return (
-        f"Forward mode wins the Jacobian when outputs outnumber inputs, reverse when inputs do "
-        f"(up to {max(plane['fwd_best']['factor'], plane['rev_best']['factor']):.0f}×); {where}"
-    )
+    best = max(plane["fwd_best"]["factor"], plane["rev_best"]["factor"])
+    return f"jacfwd wins where m > n, jacrev where n > m, by up to {best:.0f}×; {where}"
 
 
-def _sizes(params: Mapping[str, Any]) -> str:
+def _sizes(params: Mapping[str, Any], part: str | None = None) -> str:
     sizes = ", ".join(map(str, params["sizes"]))
     depths = ", ".join(map(str, params["depths"]))
+    rounds = f"times: medians of {params['rounds']} interleaved rounds"
+    if part == "map":
+        return f"n, m ∈ {{{sizes}}}, hidden {params['hidden']} · {params['dtype']} · {rounds}"
     return (
         f"n, m ∈ {{{sizes}}}, hidden {params['hidden']} · chain: width {params['chain_width']}, "
-        f"bottleneck {params['bottleneck']}, L ∈ {{{depths}}} · {params['dtype']} · times: "
-        f"medians of {params['rounds']} interleaved rounds"
+        f"bottleneck {params['bottleneck']}, L ∈ {{{depths}}} · {params['dtype']} · {rounds}"
     )
 
 
@@ -679,7 +663,7 @@ def _edges(values: Sequence[float]) -> np.ndarray:
 
 
 def _plot_plane(
-    ax: Any, fig: Any, points: list[dict], s: Mapping[str, Any], params: Mapping[str, Any]
+    ax: Any, fig: Any, points: list[dict], s: Mapping[str, Any], data: Mapping[str, Any]
 ) -> None:
     sizes = sorted({p["n"] for p in points})
     grid = np.full((len(sizes), len(sizes)), np.nan)  # [m index, n index]
@@ -696,9 +680,10 @@ def _plot_plane(
         for p in points:
             r = fwd_over_rev(p, "jax")
             text = "tie" if is_tie(p, r) else f"fwd {1 / r:.3g}×" if r < 1 else f"rev {r:.3g}×"
-            shade = abs(math.log2(r)) > 0.6 * limit
-            ax.text(p["n"], p["m"], text, ha="center", va="center", fontsize=7.5,
-                    color="white" if shade else _plot.BLACK)  # fmt: skip
+            dark = abs(math.log2(r)) > 0.6 * limit
+            halo = [] if dark else [patheffects.withStroke(linewidth=2.5, foreground="white")]
+            ax.text(p["n"], p["m"], text, ha="center", va="center", zorder=5,
+                    color="white" if dark else _plot.BLACK, path_effects=halo)  # fmt: skip
     line = np.asarray([edges[0], edges[-1]])
     ax.plot(line, line, ":", color=_plot.BLACK, lw=1.6, label="FLOP model: they tie at m = n")
     for engine in ENGINES:
@@ -721,9 +706,36 @@ def _plot_plane(
     ax.grid(False)
     ax.set_xlabel("n, the number of inputs")
     ax.set_ylabel("m, the number of outputs")
-    ax.set_title(f"The full Jacobian of R^n → R^m (tanh MLP, hidden {params['hidden']}): "
-                 "jacfwd ÷ jacrev")  # fmt: skip
-    ax.legend(loc="lower right", fontsize=9, framealpha=0.9)
+    ax.set_title(f"The full Jacobian of a tanh MLP (hidden {data['params']['hidden']}) "
+                 "from R^n to R^m: jacfwd ÷ jacrev")  # fmt: skip
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=3)
+
+
+def _plot_detail(data: Mapping[str, Any], png_path: pathlib.Path) -> None:
+    """The reference figure: every part but the plane, one panel each, none of them empty."""
+    s = data["summary"]
+    have = {p["part"] for p in data["points"]}
+    rows = [
+        [draw for part, draw in (("map", _plot_gradient), ("chain", _plot_depth),
+                                 ("chain", _plot_memory)) if part in have],
+        [draw for part, draw in (("eager", _plot_eager),) if part in have],
+    ]  # fmt: skip
+    if len(backend_runs(data)) > 1:
+        rows[1].append(lambda ax, _: _plot_backends(ax, data))
+    rows = [row for row in rows if row]
+    if not rows:
+        return
+    fig = _plot.figure(17, 6.2 * len(rows))
+    for sub, row in zip(np.atleast_1d(fig.subfigures(len(rows), 1)), rows, strict=True):
+        for ax, draw in zip(np.atleast_1d(sub.subplots(1, len(row))), row, strict=True):
+            draw(ax, s)
+    title = "Forward and reverse mode in detail: the gradient, depth, memory, jit, backends"
+    _plot.finish(fig, data, png_path, title, _sizes(data["params"]))
+
+
+def _below(ax: Any, ncol: int = 2) -> None:
+    """The panel's legend, under its x axis label: off the data."""
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=ncol)
 
 
 def _plot_gradient(ax: Any, s: Mapping[str, Any]) -> None:
@@ -742,7 +754,7 @@ def _plot_gradient(ax: Any, s: Mapping[str, Any]) -> None:
     ax.set_ylabel("time ÷ time of f")
     worst = cheap["verdict"]["worst_time"]
     ax.set_title(f"The cheap gradient: at most {worst:.1f} f in time")
-    ax.legend(fontsize=7.5, loc="upper left", ncol=2)
+    _below(ax)
     ax.set_ylim(0, hi + 1.5)
 
 
@@ -753,12 +765,17 @@ def _plot_eager(ax: Any, s: Mapping[str, Any]) -> None:
             ax.plot(e["n"], e[engine][method]["eager_over_jit"], **_style(engine, method))
     ax.axhline(1, color=_plot.BLACK, lw=0.8)
     ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
     _plot.times_axis(ax)
     ax.set_xlabel("n = m")
     ax.set_ylabel("eager time ÷ jitted time")
-    ax.set_title("Without jit: dispatch dominates small problems")
-    ax.legend(fontsize=7.5, ncol=2)
+
+    def span(i: int) -> str:
+        r = [e[engine][m]["eager_over_jit"][i] for engine in ENGINES for m in MAP_METHODS]
+        lo, hi = (f"{x:.0f}" if x >= 10 else f"{x:.1f}" for x in (min(r), max(r)))
+        return f"{lo}–{hi}× at n = m = {e['n'][i]}"
+
+    ax.set_title("Without jit: " + (span(0) if len(e["n"]) == 1 else f"{span(0)}, {span(-1)}"))
+    _below(ax, ncol=4)
 
 
 def _plot_depth(ax: Any, s: Mapping[str, Any]) -> None:
@@ -767,15 +784,19 @@ def _plot_depth(ax: Any, s: Mapping[str, Any]) -> None:
         for method in (*JAC, "planner"):
             ax.plot(d["L"], d[engine][method], **_style(engine, method))
     ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
     _plot.times_axis(ax)
     ax.set_xticks(d["L"], [str(v) for v in d["L"]])
     ax.minorticks_off()
     ax.set_xlabel("L, the number of layers")
     ax.set_ylabel("time ÷ time of f")
     w = d["widths"]
-    ax.set_title(f"Depth: {w[0]} wide, {min(w)} in the middle: the planner wins")
-    ax.legend(fontsize=7.5)
+    deep = [1 / x for L, x in zip(d["L"], d["jax"]["planner_speedup"], strict=True) if L >= 4]
+    if deep:
+        than = _plot.versus(deep, "the better of jacfwd and jacrev")
+        ax.set_title(f"{w[0]} wide, {min(w)} in the middle, L ≥ 4:\nthe planner is {than}")
+    else:
+        ax.set_title(f"Depth: {w[0]} wide, {min(w)} in the middle")
+    _below(ax)
 
 
 def _plot_memory(ax: Any, s: Mapping[str, Any]) -> None:
@@ -785,23 +806,24 @@ def _plot_memory(ax: Any, s: Mapping[str, Any]) -> None:
             ys = [b / 1e3 for b in d[engine]["temp_bytes"][method]]
             ax.plot(d["L"], ys, **_style(engine, method))
     ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
+    _plot.plain_log(ax)
     ax.set_xticks(d["L"], [str(v) for v in d["L"]])
-    ax.minorticks_off()
     ax.set_xlabel("L, the number of layers")
     ax.set_ylabel("XLA temporary memory (kB)")
-    ax.set_title("Reverse mode's tape grows with depth")
-    ax.legend(fontsize=7.5)
+    g = d["memory_growth"]
+    ax.set_title(
+        f"From L = {d['L'][0]} to {d['L'][-1]}, reverse mode's memory grows {g['vjp']:.0f}×,\n"
+        f"forward mode's {g['jvp']:.1f}×"
+    )
+    _below(ax)
 
 
 def _plot_backends(ax: Any, data: Mapping[str, Any]) -> None:
-    runs = backend_runs(data)
-    if len(runs) < 2:
-        _plot.no_other_backend(ax, NAME)
-        return
+    """The full Jacobian on the diagonal, JAX, per backend (drawn only when there are two)."""
     colors = [_plot.BLACK, _plot.ORANGE, _plot.PURPLE]
     markers = ["o", "s", "^"]
-    for color, marker, (backend, run) in zip(colors, markers, runs.items()):
+    largest = []
+    for color, marker, (backend, run) in zip(colors, markers, backend_runs(data).items()):
         kind = run["meta"].get("device_kind", backend)
         diagonal = sorted(
             (p for p in run["points"] if p["part"] == "map" and p["n"] == p["m"]),
@@ -811,65 +833,67 @@ def _plot_backends(ax: Any, data: Mapping[str, Any]) -> None:
             series = _plot.Series(f"{method}, {kind}", color, marker, method == "jacrev")
             ys = [median_s(p, "jax", method) for p in diagonal]
             ax.plot([p["n"] for p in diagonal], ys, **{**series.markers(), "ls": ls})
+        if diagonal:
+            top = diagonal[-1]
+            best = min(median_s(top, "jax", m) for m in JAC)
+            largest.append(f"{_plot.si(best, 's')} on the {kind}")
+            n = top["n"]
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("n = m")
     ax.set_ylabel("time of the full Jacobian (s), JAX")
-    ax.set_title("Backends side by side")
-    ax.legend(fontsize=7.5)
+    ax.set_title(f"At n = m = {n}, the faster Jacobian takes\n" + ", ".join(largest))
+    _below(ax)
 
 
 def _plot_devices(data: Mapping[str, Any], png_path: pathlib.Path) -> None:
-    s = data["summary"]["devices"]
-    point = next((p for p in data["points"] if p["part"] == "devices"), None)
     with _plot.style():
+        s = data["summary"]["devices"]
+        point = next(p for p in data["points"] if p["part"] == "devices")
         fig = _plot.figure(13, 5)
         ax_reduce, ax_error = fig.subplots(1, 2)
-        if point is None:
-            _plot.no_data(ax_reduce, data)
-            _plot.no_data(ax_error, data)
-            _plot.finish(fig, data, png_path, "Many devices: not measured in this run", "")
-            return
         runs = point["sharded"]["runs"]
         devices = s["devices"]
         keys = [(e, m) for e in ENGINES for m in ("grad", "hvp")]
-        slots = _plot.offsets(len(keys))
+        slots = _plot.offsets(len(keys), 0.5)
         colors = {"grad": _plot.BLUE, "hvp": _plot.ORANGE}
         by = {(r["devices"], r["engine"], r["method"]): r for r in runs}
+        eps = point["sharded"]["eps"]
         for (engine, method), dx in zip(keys, slots, strict=True):
             e = ENGINE_STYLE[engine]
             xs = [i + dx for i in range(len(devices))]
             label = f"{'gradient' if method == 'grad' else 'HVP (fwd-over-rev)'}, {e['label']}"
+            series = _plot.Series(
+                label, colors[method], "o" if method == "grad" else "s", e["hollow"]
+            )
             counts = [by[d, engine, method]["collectives"]["all-reduce"]["count"] for d in devices]
-            ax_reduce.bar(xs, counts, width=0.6 / len(keys), color=colors[method],
-                          hatch="//" if e["hollow"] else None, edgecolor=_plot.BLACK,
-                          label=label)  # fmt: skip
-            eps = point["sharded"]["eps"]
+            ax_reduce.plot(xs, counts, **series.markers(9))
             errors = [by[d, engine, method]["max_rel_error"] / eps for d in devices]
-            marker = "o" if method == "grad" else "s"
-            series = _plot.Series(label, colors[method], marker, e["hollow"])
-            ax_error.plot(xs, errors, **{**series.markers(), "ls": "none"})
+            ax_error.plot(xs, errors, **series.markers(9, label=None))
         for ax in (ax_reduce, ax_error):
             ax.set_xticks(range(len(devices)), [str(d) for d in devices])
             ax.set_xlabel("devices (simulated CPU devices, batch sharded)")
-        ax_reduce.set_ylabel("all-reduce operations in the compiled HLO")
+        ax_reduce.set_ylabel("all-reduce operations\nin the compiled HLO")
         ax_reduce.yaxis.get_major_locator().set_params(integer=True)
-        ax_reduce.set_ylim(0, 1.5 * max(1, *s["all_reduces"]))
+        ax_reduce.set_ylim(-0.3, 1.5 * max(1, *s["all_reduces"]))
+        reduces = " or ".join(map(str, s["all_reduces"])) or "no"
         ax_reduce.set_title(
-            f"XLA inserts one all-reduce: it sums the gradient's {s['n']:,} entries over devices"
+            f"XLA inserts {reduces} all-reduce over the {s['n']:,} gradient entries"
         )
-        ax_reduce.legend(fontsize=8)
-        ax_error.axhline(EQUAL_ULPS, color=_plot.BLACK, ls="--", lw=1,
-                         label=f"{EQUAL_ULPS} eps: the tolerance")  # fmt: skip
+        ax_error.axhline(EQUAL_ULPS, color=_plot.BLACK, ls="--", lw=1)
+        ax_error.text(len(devices) - 0.6, EQUAL_ULPS, f"tolerance: {EQUAL_ULPS} eps", ha="right",
+                      va="bottom")  # fmt: skip
         ax_error.set_ylim(-0.5, EQUAL_ULPS * 1.25)
-        ax_error.set_ylabel("largest |sharded − one device| ÷ largest entry, in eps")
-        ax_error.set_title("Equal to one device's result, to rounding")
-        ax_error.legend(fontsize=8)
-        verdict = "equal" if s["equal"] else "NOT equal"
+        ax_error.set_ylabel("largest |sharded − one device|\n÷ largest entry, in eps")
+        worst = s["worst_rel_error"] / s["tolerance"] * EQUAL_ULPS
+        ax_error.set_title(f"At most {worst:.1f} eps from one device's result")
+        ax_error.legend(*ax_reduce.get_legend_handles_labels(), loc="upper left",
+                        bbox_to_anchor=(1.01, 1))  # fmt: skip
+        verdict = "equal" if s["equal"] else "do NOT equal"
+        same = "JAX's collectives" if s["adlab_same_as_jax"] else "other collectives than JAX's"
         title = (
-            f"Sharded over up to {max(devices)} devices, adlab's gradient and HVP are {verdict} "
-            f"to one device's, with {'the same' if s['adlab_same_as_jax'] else 'other'} "
-            "collectives as JAX's"
+            f"Sharded over up to {max(devices)} devices, adlab's gradient and HVP {verdict} one "
+            f"device's, with {same}"
         )
         sizes = (
             f"MLP width {point['sharded']['width']}, n = {s['n']:,} parameters, batch "
@@ -908,7 +932,10 @@ def readme(data: Mapping[str, Any]) -> str:
     verdict = cheap["verdict"]
     holds = {True: "**holds**", False: "**fails**"}
     d_jax = depth["jax"]
-    deep = [i for i, n in enumerate(depth["L"]) if n >= 4]
+    # L >= 4: the chains deep enough to have layers on both sides of the bottleneck (a quick
+    # run has none: then every L).
+    deep = [i for i, n in enumerate(depth["L"]) if n >= 4] or list(range(len(depth["L"])))
+    deep_from = depth["L"][deep[0]]
     speedups = [d_jax["planner_speedup"][i] for i in deep]
     models = [d_jax["model_speedup"][i] for i in deep]
     bytes_ratio = [d_jax["bytes_ratio"][i] for i in deep]
@@ -921,6 +948,9 @@ def readme(data: Mapping[str, Any]) -> str:
     return f"""### Forward against reverse mode (`python -m experiments scaling`)
 
 ![scaling](figures/scaling.png)
+
+The figure above is the (n, m) plane; [the detail figure](figures/scaling_detail.png) shows the
+cheap gradient, depth, memory, eager execution and the backends side by side.
 
 The full Jacobian of f: R^n → R^m takes n JVPs by forward mode (`jacfwd`) and m VJPs by
 reverse mode (`jacrev`). So the FLOP model says that forward mode wins where n < m, reverse
@@ -950,9 +980,9 @@ the microsecond points: the machine is shared, and a ratio is read against that 
   |---|{"---|" * len(crossing)}
   | crossing m | {cross_row} |
 
-  The median of m / n is {plane["crossover"]["factor"]:.2f} with JAX and
-  {adlab_plane["crossover"]["factor"]:.2f} with adlab; the model says 1, and XLA's FLOP counts
-  cross at {plane["flops_crossover"]["factor"]:.2f}. From n = 256 up the measured crossing is
+  The median of m / n is {_factor(plane["crossover"])} with JAX and
+  {_factor(adlab_plane["crossover"])} with adlab; the model says 1, and XLA's FLOP counts
+  cross at {_factor(plane["flops_crossover"])}. From n = 256 up the measured crossing is
   within {100 * large_dev:.0f}% of the diagonal. Below, the programs take tens of
   microseconds, paid in per-call costs rather than arithmetic, and the crossing wanders. On
   the diagonal XLA counts the same FLOPs, bytes and memory for both, and for
@@ -977,8 +1007,9 @@ the microsecond points: the machine is shared, and a ratio is read against that 
   (n = m), and jacfwd ÷ jacrev stays within {min(fwd_rev):.2f}–{max(fwd_rev):.2f}. adlab's chain
   planner (`adlab.chain`, after Naumann 2020) sweeps adjoints through the layers below the
   bottleneck and tangents through those above it, `(tan{{J{depth["L"][-1]} …}} adj{{… J1}})`,
-  {min(vec for vec in speedups):.1f}–{max(speedups):.1f}× faster than the better of the two for
-  L ≥ 4. The FLOP model predicts {min(models):.0f}–{max(models):.0f}×, XLA's bytes accessed
+  {_plot.versus([1 / x for x in speedups], "the better of the two")} for L ≥ {
+        deep_from
+    }. The FLOP model predicts {min(models):.0f}–{max(models):.0f}×, XLA's bytes accessed
   {min(bytes_ratio):.1f}–{max(bytes_ratio):.1f}×. The measurement falls between the two: with
   only {min(depth["widths"])} vectors a sweep reads each layer's weights for few FLOPs, so it is
   bound by memory traffic more than by arithmetic. Reverse mode's
@@ -994,6 +1025,12 @@ the microsecond points: the machine is shared, and a ratio is read against that 
   {e_jax["eager_over_jit"][-1]:.1f}× for JAX's.
 {_readme_devices(dev)}
 {gpu}"""
+
+
+def _factor(crossover: Mapping[str, Any]) -> str:
+    """The median m / n of a crossover, or a dash where no row crossed."""
+    factor = crossover["factor"]
+    return "– (no crossing measured)" if factor is None else f"{factor:.2f}"
 
 
 def _readme_devices(dev: Mapping[str, Any] | None) -> str:

@@ -1116,6 +1116,16 @@ SECOND_ORDER = (1e-14, 5e-15)
 # and 2.1e-14 on an entry of 0.022 (seed 211).
 JIT_FIRST_ORDER = (1e-14, 3e-14)
 JIT_SECOND_ORDER = (3e-14, 5e-14)
+# Some programs amplify rounding a thousandfold: a BatchNorm over identical rows divides
+# rounding noise by sqrt(eps). There JAX's own result is only known to its noise: at fuzz seed
+# 1825 (a BatchNorm, then a LayerNorm, over three equal columns), JAX's compiled derivatives
+# differ from its eager ones by up to 6.4e-12 on entries that are exactly 0 in theory, adlab's
+# eager ones by 5.7e-14 and adlab's compiled ones by the same 6.4e-12 as JAX's. So a
+# derivative that misses the tolerances above is compared again with each leaf's atol raised
+# to twice the distance between JAX's compiled and eager results (the A/A control): adlab is
+# asked to agree with JAX as closely as JAX agrees with itself. A wrong derivative is still
+# caught, unless JAX's own two results disagree as much.
+NOISE_FACTOR = 2
 
 
 def second_order_mode(program: Program, seed: int) -> str:
@@ -1180,8 +1190,8 @@ class Case:
         value, pullback = ad.vjp(g, self.x, self.y)  # rev-over-rev; value: the vjp
         return value, pullback(self.ct2)
 
-    def jitted(self, names) -> dict:
-        """adlab's derivatives ``names``, from one jax.jit-compiled function of the arrays.
+    def jitted(self, names, ad=adlab) -> dict:
+        """The derivatives ``names`` by ``ad``, from one jax.jit-compiled function of the arrays.
 
         The inputs, tangents and cotangents are the compiled function's arguments, not
         constants, so XLA fuses and schedules the program as it would a user's.
@@ -1190,9 +1200,18 @@ class Case:
         def run(x, y, tx, ty, ct, ct2):
             case = copy.copy(self)
             case.x, case.y, case.tx, case.ty, case.ct, case.ct2 = x, y, tx, ty, ct, ct2
-            return {n: (case.second if n == case.mode else getattr(case, n))(adlab) for n in names}
+            return {n: (case.second if n == case.mode else getattr(case, n))(ad) for n in names}
 
         return jax.jit(run)(self.x, self.y, self.tx, self.ty, self.ct, self.ct2)
+
+    def jax_jitted(self, names) -> dict:
+        """JAX's own derivatives ``names``, compiled: the A/A control of ``noise_bound``."""
+        global _JAX_SIDE
+        _JAX_SIDE = True
+        try:
+            return self.jitted(names, jax)
+        finally:
+            _JAX_SIDE = False
 
     def jax_results(self) -> dict:
         """JAX's result for each derivative adlab is checked on, from two JAX calls.
@@ -1222,21 +1241,31 @@ class Case:
         return out if self.f.custom_vjp else {"jvp": (value, dot), **out}
 
 
-def compare(actual, expected, tolerance=FIRST_ORDER) -> str | None:
-    """Why ``actual`` does not match JAX's ``expected`` (None if it does)."""
+def compare(actual, expected, tolerance=FIRST_ORDER, control=None) -> str | None:
+    """Why ``actual`` does not match JAX's ``expected`` (None if it does).
+
+    ``control``, if given, is JAX's own result computed another way (compiled, where
+    ``expected`` is eager): each leaf's atol is then at least ``NOISE_FACTOR`` times the
+    largest distance between the two, the rounding noise that JAX's result itself carries.
+    """
     rtol, atol = tolerance
     if jax.tree.structure(actual) != jax.tree.structure(expected):
         return f"pytree structure {jax.tree.structure(actual)} != {jax.tree.structure(expected)}"
-    for a, e in zip(jax.tree.leaves(actual), jax.tree.leaves(expected)):
+    controls = [None] * len(jax.tree.leaves(expected)) if control is None else control
+    for a, e, c in zip(jax.tree.leaves(actual), jax.tree.leaves(expected), controls):
         a, e = np.asarray(a), np.asarray(e)
         if (a.shape, a.dtype) != (e.shape, e.dtype):
             return f"shape and dtype {a.shape} {a.dtype} != JAX's {e.shape} {e.dtype}"
         if e.dtype == jax.dtypes.float0:
             continue
+        leaf_atol = atol
+        if c is not None and e.size:
+            leaf_atol = max(atol, NOISE_FACTOR * float(np.max(np.abs(np.asarray(c) - e))))
         try:
-            np.testing.assert_allclose(a, e, rtol=rtol, atol=atol)
+            np.testing.assert_allclose(a, e, rtol=rtol, atol=leaf_atol)
         except AssertionError as err:
-            return str(err)
+            noise = "" if leaf_atol == atol else f" (atol {leaf_atol:.2g}: JAX's own noise)"
+            return str(err) + noise
     return None
 
 
@@ -1297,6 +1326,8 @@ def check(program: Program, seed: int, measured: dict | None = None) -> list[str
             measure(got, want, tolerance[0], measured.setdefault(order, {}))
     if not program.complex_active:
         problems += _check_jitted(case, expected, where)
+    if problems and not program.complex_active:
+        problems = _within_jax_noise(case, expected, problems)
     return problems
 
 
@@ -1313,6 +1344,39 @@ def _check_jitted(case, expected, where) -> list[str]:
         if why is not None:
             problems.append(f"jit {name}: differs from JAX: {why}\n  {where}")
     return problems
+
+
+NOISY: list[int] = []  # the seeds whose mismatches were all within JAX's own noise
+
+
+def _within_jax_noise(case, expected, problems) -> list[str]:
+    """The mismatches that remain when each leaf may be off by JAX's own noise (NOISE_FACTOR).
+
+    Only the derivatives that mismatched are judged again, against the same eager JAX
+    results, with JAX's compiled results as the A/A control.
+    """
+    control = case.jax_jitted(list(expected))
+    eager = {n: (case.second if n == case.mode else getattr(case, n))(adlab) for n in expected}
+    jitted = case.jitted(list(expected))
+    remaining = []
+    for problem in problems:
+        label = problem.split(":")[0]
+        name = label.removeprefix("jit ")
+        if ": differs from JAX:" not in problem:  # an error, not a difference: stays
+            remaining.append(problem)
+            continue
+        second = name == case.mode
+        if label.startswith("jit "):
+            got, tolerance = jitted[name], JIT_SECOND_ORDER if second else JIT_FIRST_ORDER
+        else:
+            got, tolerance = eager[name], SECOND_ORDER if second else FIRST_ORDER
+        why = compare(got, expected[name], tolerance, jax.tree.leaves(control[name]))
+        if why is not None:
+            where = problem.rsplit("\n", 1)[-1]
+            remaining.append(f"{label}: differs from JAX beyond its own noise: {why}\n{where}")
+    if not remaining:
+        NOISY.append(case.seed)
+    return remaining
 
 
 if __name__ == "__main__":

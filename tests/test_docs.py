@@ -1,23 +1,29 @@
-"""The README: opens with the two commands, and its generated sections are current."""
+"""The README: what adlab is, the two commands, and generated documents that are current."""
 
+import json
 import re
+import subprocess
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import pytest
 from helpers import MODEL, MODEL_SECOND_ORDER, assert_trees_close
 from test_models import dense_hvp
 
 from experiments import readme as docs
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
 
 
-def test_readme_opens_with_exactly_two_commands():
+def test_readme_opens_with_one_sentence_then_exactly_two_commands():
     text = README.read_text()
     first_block = re.search(r"```bash\n(.*?)```", text, re.S)
-    before = text[: first_block.start()].strip()
-    assert before == "# adlab", "nothing but the title may come before the two commands"
+    title, sentence = text[: first_block.start()].strip().split("\n\n")
+    assert title == "# adlab"
+    # One sentence on what adlab is: one line, one full stop, at its end.
+    assert "\n" not in sentence and sentence.count(". ") == 0 and sentence.endswith(".")
     commands = [line for line in first_block.group(1).splitlines() if line.strip()]
     assert commands == [
         'pip install -e ".[graph]" && python -m experiments all',
@@ -25,13 +31,53 @@ def test_readme_opens_with_exactly_two_commands():
     ]
 
 
-def test_generated_sections_are_current():
-    text = README.read_text()
-    assert docs.render(text) == text, "run `python -m experiments.readme` to regenerate the README"
+def test_generated_documents_are_current():
+    assert docs.stale() == [], "run `python -m experiments.readme` to regenerate them"
+
+
+@pytest.fixture
+def clone(tmp_path):
+    """A fresh clone of this repository's committed state (the README's first command's view)."""
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True)
+    if head.returncode:
+        pytest.skip("not a git checkout: there is no committed state to clone")
+    subprocess.run(["git", "clone", "-q", str(REPO), str(tmp_path / "c")], check=True)
+    return tmp_path / "c"
+
+
+def test_a_run_of_your_own_leaves_the_documents_current(clone):
+    """Command 1 rewrites figures/ with your numbers and RESULTS.md with them; command 2 passes."""
+    path = clone / "figures" / "loops.json"
+    data = json.loads(path.read_text())
+    for point in data["points"]:  # as if measured on another machine, where adlab was slower
+        timed = point["programs"]["adlab"]
+        timed["samples_s"] = [t * 3 for t in timed["samples_s"]]
+    path.write_text(json.dumps(data))
+    docs.write_results(clone / "figures")  # what `python -m experiments` does after a run
+    results = (clone / "figures" / "RESULTS.md").read_text()
+    assert results != (REPO / "figures" / "RESULTS.md").read_text()
+    # The README quotes the committed run; its findings would now read otherwise.
+    assert (
+        docs.generated(docs.folder_reader(clone / "figures"), clone)["README.md"]
+        != (clone / "README.md").read_text()
+    )
+    assert docs.stale(clone) == []
+
+
+def test_a_stale_readme_is_found(clone):
+    readme = clone / "README.md"
+    text = readme.read_text()
+    finding = re.search(r"\*\*Finding:\*\* [^\n]*", text).group(0)
+    readme.write_text(text.replace(finding, "**Finding:** something no run measured."))
+    assert docs.stale(clone) == ["README.md"]
+
+
+def _python_blocks(text):
+    return re.findall(r"```python\n(.*?)```", text, re.S)
 
 
 def test_readme_example_runs_and_agrees_with_jax():
-    code = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
+    (code,) = [b for b in _python_blocks(README.read_text()) if "hv_jax" in b]
     scope: dict = {}
     exec(compile(code, "README.md", "exec"), scope)
     params, x, v, loss = scope["params"], scope["x"], scope["v"], scope["loss"]

@@ -137,7 +137,7 @@ def test_tape_bytes_sum_to_cost_tape_bytes_and_to_a_count_by_hand():
     assert listed == adlab.cost.tape_bytes(f, x, w)
     # By hand: tanh's output (4 x 5 float32) beyond the two inputs the caller holds.
     assert listed == 4 * 5 * 4 + x.nbytes + w.nbytes
-    assert "80 of them kept by the tape" in table.notes[0]
+    assert "80 bytes kept by the tape" in table.notes[0]
 
 
 # ---- code() -----------------------------------------------------------------------------------
@@ -285,3 +285,35 @@ def test_a_wrong_formula_is_caught():
     assert wx.number("0.20", 0.20, 0.19661, 2)["verdict"] == "holds"
     assert wx.number("0.1971", 0.1971, 0.19661, 4)["verdict"] == "rounded"
     assert wx.number("-12", -12, 12.0, None)["verdict"] == "wrong"
+
+
+def test_a_vector_output_without_a_cotangent_says_it_is_the_gradient_of_the_sum():
+    def f(a, b):
+        return jnp.sin(a) * b
+
+    a, b = jnp.array([0.3, -1.2, 2.0]), 1.5
+    table = adlab.explain(f, a, b).reverse_table()
+    rows = [r for r in table.rows if r[0].startswith("grad")]
+    assert [r[0] for r in rows] == ["grad of sum(output)"] * 2
+    assert any("sum of the output's entries" in note for note in table.notes)
+    # The values are the gradient of sum(f), by JAX.
+    grad_a, grad_b = jax.grad(lambda a, b: jnp.sum(f(a, b)), argnums=(0, 1))(a, b)
+    recorded = adlab.explain(f, a, b).recording.vars
+    names = adlab.explain(f, a, b).recording.inputs
+    np.testing.assert_allclose(recorded[names[0]].cotangent, grad_a, rtol=1e-15)
+    np.testing.assert_allclose(recorded[names[1]].cotangent, grad_b, rtol=1e-15)
+    # A scalar output, or a cotangent given, is a plain gradient.
+    assert "grad" in [r[0] for r in adlab.explain(lambda a: jnp.sum(a), a).reverse_table().rows]
+    given = adlab.explain(f, a, b, cotangent=jnp.array([1.0, 0.0, 2.0])).reverse_table()
+    assert "grad of sum(output)" not in [r[0] for r in given.rows]
+
+
+def test_the_tape_names_your_inputs_as_the_other_tables_do():
+    def loss(params, x):
+        return jnp.sum(jnp.tanh(x @ params["w"]))
+
+    params, x = {"w": jnp.ones((3, 2))}, jnp.ones((4, 3))
+    e = adlab.explain(loss, params, x)
+    yours = sorted(row[0] for row in e.tape().rows if row[0].startswith("your input"))
+    assert yours == ["your input: params['w']", "your input: x"]
+    assert e.recording.inputs == ["params_w", "x"]  # the same names, as Python identifiers

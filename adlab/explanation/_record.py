@@ -10,7 +10,6 @@ start and end are kept so that the tables can show them as indented groups.
 
 from __future__ import annotations
 
-import inspect
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +24,7 @@ from .._checks import tangents as check_tangents
 from .._compat import open_inputs
 from .._dtypes import carries_derivative
 from .._errors import where
-from .._trace import bind, live_equations, trace
+from .._trace import bind, leaf_names, live_equations, trace
 from ..calls import Jit
 from ..rules import FAMILIES, HANDLERS, Rule, check_not_poisoned, handler_for
 
@@ -95,25 +94,17 @@ class Recording:
     inputs: list[str]
     outputs: list[str]
     traced: Any = field(repr=False)
+    # No cotangent was given and an output is not a scalar: the seed is ones, so reverse mode
+    # gives the gradient of the sum of the outputs' entries, which the tables say.
+    sum_seeded: bool = False
 
     def eqns(self) -> list[Step]:
         return [s for s in self.steps if s.kind == "eqn"]
 
 
 def input_names(fun, primals) -> list[str]:
-    """A name per input leaf: the parameter's name, with the pytree path for a pytree."""
-    try:
-        params = list(inspect.signature(fun).parameters.values())
-    except (TypeError, ValueError):
-        params = []
-    positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    names = []
-    for i, arg in enumerate(primals):
-        base = positional[i] if i < len(positional) else f"arg{i}"
-        leaves = tree_util.tree_flatten_with_path(arg)[0]
-        for path, _ in leaves:
-            names.append(identifier(base + tree_util.keystr(path)))
-    return names
+    """A Python name per input leaf: ``params['w1']`` -> ``params_w1`` (see ``leaf_names``)."""
+    return [identifier(name) for name in leaf_names(fun, primals)]
 
 
 def identifier(text: str) -> str:
@@ -301,11 +292,14 @@ def record(fun, primals, tangents=None, cotangent=None) -> Recording:
       primals: its arguments (pytrees of arrays).
       tangents: the forward-mode direction, with the primals' structure (default: ones).
       cotangent: the reverse-mode seed, with the output's structure (default: ones, which
-        gives the gradient of a scalar output).
+        gives the gradient of a scalar output, and of the sum of the entries of any other).
 
     Returns:
       The recording.
     """
     r = _Recorder(fun, tuple(primals), tangents, cotangent)
     name = getattr(fun, "__name__", type(fun).__name__)
-    return Recording(name, r.vars, r.steps, r.inputs, r.outputs, r.traced)
+    summed = cotangent is None and any(
+        jnp.size(r.vars[n].value) != 1 for n in r.outputs if r.vars[n].slot is not None
+    )
+    return Recording(name, r.vars, r.steps, r.inputs, r.outputs, r.traced, summed)

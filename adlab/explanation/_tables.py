@@ -19,6 +19,10 @@ from ._record import Recording, Step
 
 SMALL = 8  # arrays with at most this many entries print their values
 INDENT = "  "  # one level of jit nesting
+NORM_NOTE = (
+    f"An array of more than {SMALL} entries is shown by its dtype, shape and norm: "
+    "f32[64,64] |.|=7.9 is a 64 x 64 float32 array whose entries' squares sum to 7.9**2."
+)
 
 
 def fmt(x) -> str:
@@ -69,7 +73,14 @@ class Table:
         line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
         out = [self.title, line(self.header), line(["-" * w for w in widths])]
         out += [line(r) if len(r) == len(self.header) else r[0] for r in self.rows]
-        return "\n".join([*out, *self.notes])
+        return "\n".join([*out, *self.all_notes()])
+
+    def all_notes(self) -> list[str]:
+        """The notes, and what ``|.|`` means where an array was too large to print."""
+        cells = [self.title, *(str(c) for r in self.rows for c in r)]
+        if not any("|.|=" in c for c in cells):
+            return list(self.notes)
+        return [*self.notes, NORM_NOTE]
 
     def markdown(self) -> str:
         """The table in Markdown, the title in bold above it."""
@@ -83,7 +94,8 @@ class Table:
                 else [f"*{r[0].strip()}*"] + [""] * (len(self.header) - 1)
             )
             out.append("| " + " | ".join(map(esc, cells)) + " |")
-        return "\n".join([*out, *([""] + self.notes if self.notes else [])])
+        notes = self.all_notes()
+        return "\n".join([*out, *([""] + notes if notes else [])])
 
     _repr_markdown_ = markdown  # notebooks render the Markdown
 
@@ -120,7 +132,7 @@ def forward_table(rec: Recording) -> Table:
         f"Forward mode through {rec.fun_name}: each value and its tangent (direction: "
         + ", ".join(f"d{n} = {fmt(rec.vars[n].tangent)}" for n in rec.inputs)
         + ")",
-        ["step", "value", "computed as", "value", "tangent", "line"],
+        ["step", "name", "computed as", "value", "tangent", "line"],
     )
     for n in rec.inputs:
         v = rec.vars[n]
@@ -178,7 +190,7 @@ def reverse_table(rec: Recording) -> Table:
     seeds = ", ".join(f"{n}: {fmt(rec.vars[n].cotangent)}" for n in rec.outputs)
     t = Table(
         f"Reverse mode through {rec.fun_name}: upstream x local = downstream (seed: {seeds})",
-        ["step", "value", "upstream", "input", "local d value / d input", "downstream", "line"],
+        ["step", "output", "upstream", "input", "local d output / d input", "downstream", "line"],
     )
     for i in reversed(range(len(rec.steps))):
         step = rec.steps[i]
@@ -200,14 +212,21 @@ def reverse_table(rec: Recording) -> Table:
                 name, _local(step, k), fmt(step.downstream[k]), where if first else "",
             ])  # fmt: skip
             first = False
+    label = "grad of sum(output)" if rec.sum_seeded else "grad"
     for n in rec.inputs:
         v = rec.vars[n]
         if v.slot is not None:
-            t.rows.append(["grad", n, "", "", "", fmt(v.cotangent), ""])
+            t.rows.append([label, n, "", "", "", fmt(v.cotangent), ""])
     t.notes.append(
         "A value used twice receives the sum of its downstream cotangents (a copy adds); the "
-        "grad rows are those sums at the inputs."
+        f"{label!r} rows are those sums at the inputs."
     )
+    if rec.sum_seeded:
+        t.notes.append(
+            "The output is not a scalar and no cotangent was given, so the seed is ones: these "
+            "are the gradients of the sum of the output's entries. Pass cotangent= to weight "
+            "them otherwise (explain(f, *args, cotangent=...))."
+        )
     return t
 
 
@@ -221,12 +240,7 @@ def tape_table(residuals) -> Table:
         shape = "x".join(map(str, r.array.shape)) or "scalar"
         where = short_path(r.where)
         t.rows.append([r.stored_by, shape, str(r.array.dtype), f"{r.nbytes:,}", where])
-    total = sum(r.nbytes for r in residuals)
-    kept = sum(r.nbytes for r in residuals if not r.yours)
-    t.notes.append(
-        f"{len(residuals)} residuals, {total:,} bytes; {kept:,} of them kept by the tape beyond "
-        "your own inputs."
-    )
+    t.notes.append(residuals.summary() + ".")
     return t
 
 
