@@ -7,7 +7,6 @@ adlab.jvp, adlab.vjp and a second-order product with JAX's. The fuzz campaign
 (tests/test_fuzz.py, ``-m fuzz``) runs 10,000 more programs from the same generator.
 """
 
-import jax
 import jax.numpy as jnp
 import programs
 import pytest
@@ -56,22 +55,12 @@ def test_generator_uses_every_operation():
 def test_a_program_that_amplifies_rounding_is_judged_against_jax_own_noise():
     """Fuzz seed 1825: a BatchNorm then a LayerNorm over equal columns; pure rounding noise.
 
-    adlab misses the plain tolerances there as JAX's own compiled program does, and agrees with
-    JAX to within the distance between JAX's compiled and eager results.
+    adlab misses the plain tolerances there, as JAX's own compiled program does against its
+    eager one (6.4e-12 on entries that are 0 in theory); within that noise it agrees.
     """
-    program = programs.random_program(1825)
-    case = programs.Case(program, 1825)
-    expected = case.jax_results()
-    control = case.jax_jitted(list(expected))
-    jitted = case.jitted(list(expected))
-    # JAX's compiled derivative itself misses the jit tolerance against its eager one...
-    assert programs.compare(control["jvp"], expected["jvp"], programs.JIT_FIRST_ORDER)
-    # ...and so does adlab's; within JAX's noise, both agree.
-    assert programs.compare(jitted["jvp"], expected["jvp"], programs.JIT_FIRST_ORDER)
-    noise = jax.tree.leaves(control["jvp"])
-    tolerance = programs.JIT_FIRST_ORDER
-    assert programs.compare(jitted["jvp"], expected["jvp"], tolerance, noise) is None
-    assert programs.check(program, 1825) == []
+    programs.NOISY.clear()
+    assert programs.check(programs.random_program(1825), 1825) == []
+    assert programs.NOISY == [1825]  # the plain tolerances failed: the noise bound decided
 
 
 def test_the_noise_bound_still_catches_a_wrong_derivative():

@@ -112,7 +112,19 @@ def test_markdown_tables():
     md = adlab.explain(mlp, *ARGS).forward_table().markdown()
     lines = md.splitlines()
     assert lines[0].startswith("**Forward mode through mlp")
-    assert lines[2].startswith("| step | value |") and lines[3].startswith("|---|")
+    assert lines[2] == "| step | name | computed as | value | tangent | line |"
+    assert lines[3].startswith("|---|")
+
+
+def test_the_norm_notation_is_explained_where_it_is_used():
+    def f(w):
+        return jnp.sum(jnp.tanh(w))
+
+    big = adlab.explain(f, jnp.ones((4, 4))).forward_table()  # 16 entries: printed as |.|
+    assert "|.|=" in str(big) and "squares sum to" in str(big)
+    assert "squares sum to" in big.markdown()
+    small = adlab.explain(f, jnp.ones(3)).forward_table()
+    assert "|.|=" not in str(small) and "squares sum to" not in str(small)
 
 
 # ---- values print compactly -------------------------------------------------------------------
