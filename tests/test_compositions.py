@@ -66,9 +66,9 @@ def test_a_program_that_amplifies_rounding_is_judged_against_jax_own_noise():
 def test_the_noise_bound_still_catches_a_wrong_derivative():
     """A derivative off by 1e-6 fails though JAX's own noise is 1e-12 (a tolerance of 2e-12)."""
     expected = (jnp.array([0.0, 1.0, -2.0]), jnp.array(3.0))
-    control = [expected[0] + jnp.array([1e-12, 0.0, 0.0]), expected[1]]
+    noise = [1e-12, 0.0]  # per leaf
     noisy = (expected[0] + jnp.array([1.5e-12, 0.0, 0.0]), expected[1])
     wrong = (expected[0] + jnp.array([0.0, 1e-6, 0.0]), expected[1])
-    assert programs.compare(noisy, expected, programs.FIRST_ORDER, control) is None
-    assert "JAX's own noise" in programs.compare(wrong, expected, programs.FIRST_ORDER, control)
+    assert programs.compare(noisy, expected, programs.FIRST_ORDER, noise) is None
+    assert "JAX's own noise" in programs.compare(wrong, expected, programs.FIRST_ORDER, noise)
     assert programs.compare(noisy, expected, programs.FIRST_ORDER) is not None
