@@ -1298,7 +1298,7 @@ def check(program: Program, seed: int, measured: dict | None = None) -> list[str
     case = Case(program, seed)
     expected = case.jax_results()
     where = f"{program!r}, seed={seed}"
-    problems = []
+    problems, results = [], []  # results: (label, name, adlab's result, tolerance)
     for name, want in expected.items():
         compute = case.second if name == case.mode else getattr(case, name)
         if program.complex_active:
@@ -1318,31 +1318,20 @@ def check(program: Program, seed: int, measured: dict | None = None) -> list[str
             continue
         order = "second" if name == case.mode else "first"
         tolerance = SECOND_ORDER if order == "second" else FIRST_ORDER
-        why = compare(got, want, tolerance)
-        if why is not None:
-            problems.append(f"{name}: differs from JAX: {why}\n  {where}")
+        results.append((name, name, got, tolerance))
         if measured is not None:
             measure(got, want, tolerance[0], measured.setdefault(order, {}))
     if not program.complex_active:
-        problems += _check_jitted(case, expected, where)
-    if problems and not program.complex_active:
-        problems = _within_jax_noise(case, expected, problems)
-    return problems
-
-
-def _check_jitted(case, expected, where) -> list[str]:
-    """The same derivatives, adlab's jitted, against JAX's eager ones (every value one buffer)."""
-    try:
-        jitted = case.jitted(list(expected))
-    except Exception as err:  # noqa: BLE001  (reported, with the program)
-        return [f"jit: raised {type(err).__name__}: {err}\n  {where}"]
-    problems = []
-    for name, want in expected.items():
-        tolerance = JIT_SECOND_ORDER if name == case.mode else JIT_FIRST_ORDER
-        why = compare(jitted[name], want, tolerance)
-        if why is not None:
-            problems.append(f"jit {name}: differs from JAX: {why}\n  {where}")
-    return problems
+        # The same derivatives, adlab's jitted, against JAX's eager ones.
+        try:
+            jitted = case.jitted(list(expected))
+        except Exception as err:  # noqa: BLE001  (reported, with the program)
+            problems.append(f"jit: raised {type(err).__name__}: {err}\n  {where}")
+        else:
+            for name in expected:
+                tolerance = JIT_SECOND_ORDER if name == case.mode else JIT_FIRST_ORDER
+                results.append((f"jit {name}", name, jitted[name], tolerance))
+    return problems + _differences(case, expected, results, where)
 
 
 NOISY: list[int] = []  # the seeds whose mismatches were all within JAX's own noise
@@ -1386,34 +1375,25 @@ def jax_noise(case, expected) -> dict:
     return noise
 
 
-def _within_jax_noise(case, expected, problems) -> list[str]:
-    """The mismatches that remain when each leaf may be off by JAX's own noise (NOISE_FACTOR).
+def _differences(case, expected, results, where) -> list[str]:
+    """The results that differ from JAX's: beyond the tolerance, and beyond JAX's own noise.
 
-    Only the derivatives that mismatched are judged again, against the same eager JAX
-    results, with ``jax_noise`` as the A/A control.
+    ``results`` holds (label, derivative's name, adlab's result, tolerance). Only where one
+    misses its tolerance is JAX's noise measured (``jax_noise``), and each such result is
+    judged again with it.
     """
+    differing = [r for r in results if compare(r[2], expected[r[1]], r[3]) is not None]
+    if not differing:
+        return []
     noise = jax_noise(case, expected)
-    eager = {n: (case.second if n == case.mode else getattr(case, n))(adlab) for n in expected}
-    jitted = case.jitted(list(expected))
-    remaining = []
-    for problem in problems:
-        label = problem.split(":")[0]
-        name = label.removeprefix("jit ")
-        if ": differs from JAX:" not in problem:  # an error, not a difference: stays
-            remaining.append(problem)
-            continue
-        second = name == case.mode
-        if label.startswith("jit "):
-            got, tolerance = jitted[name], JIT_SECOND_ORDER if second else JIT_FIRST_ORDER
-        else:
-            got, tolerance = eager[name], SECOND_ORDER if second else FIRST_ORDER
+    problems = []
+    for label, name, got, tolerance in differing:
         why = compare(got, expected[name], tolerance, noise[name])
         if why is not None:
-            where = problem.rsplit("\n", 1)[-1]
-            remaining.append(f"{label}: differs from JAX beyond its own noise: {why}\n{where}")
-    if not remaining:
+            problems.append(f"{label}: differs from JAX beyond its own noise: {why}\n  {where}")
+    if not problems:
         NOISY.append(case.seed)
-    return remaining
+    return problems
 
 
 if __name__ == "__main__":
